@@ -1,0 +1,34 @@
+"""Metrics of the course: segmentation overlap, soft Dice loss, F1 / AUROC and bootstrap CIs.
+
+Everything is importable from here::
+
+    from course_lib.metrics import dice, iou, precision, soft_dice_loss, f1_bootstrap_ci
+"""
+
+from course_lib.metrics.bootstrap import (
+    ConfidenceInterval,
+    bootstrap_ci,
+    bootstrap_indices,
+    f1_bootstrap_ci,
+    paired_f1_difference,
+)
+from course_lib.metrics.classification import auroc, f1_score
+from course_lib.metrics.dice_loss import SoftDiceLoss, soft_dice, soft_dice_loss
+from course_lib.metrics.segmentation import (
+    confusion_counts,
+    dice,
+    iou,
+    mean_dice,
+    mean_iou,
+    multiclass_counts,
+    multiclass_score,
+    one_hot,
+    precision,
+    recall,
+)
+
+__all__ = [
+    "ConfidenceInterval", "bootstrap_ci", "bootstrap_indices", "f1_bootstrap_ci", "paired_f1_difference",
+    "auroc", "f1_score", "SoftDiceLoss", "soft_dice", "soft_dice_loss", "confusion_counts", "dice", "iou",
+    "mean_dice", "mean_iou", "multiclass_counts", "multiclass_score", "one_hot", "precision", "recall",
+]
