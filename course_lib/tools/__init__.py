@@ -1,0 +1,1 @@
+"""Command-line tools of the course (run with ``python -m course_lib.tools.<name>``)."""

@@ -1,0 +1,138 @@
+"""Execute the course notebooks and collect what they measure (``make course``).
+
+For every notebook: run it top to bottom on a fresh kernel (nbclient), write the executed
+``.ipynb`` and an HTML copy to the output folder, and gather the numbers it recorded with
+:func:`course_lib.results.record`. At the end write ``results.json`` and ``results.md``.
+On the first failing cell, stop and exit non-zero naming the notebook and the cell.
+
+Usage::
+
+    python -m course_lib.tools.run_course --out build notebooks/*.ipynb
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+from course_lib.results import to_markdown
+
+DEFAULT_TIMEOUT = 900  # seconds per cell; quick-mode cells take a few seconds
+
+
+class NotebookFailed(RuntimeError):
+    """A cell of a notebook raised; the message names the notebook and the cell."""
+
+
+@dataclass
+class NotebookRun:
+    path: Path
+    seconds: float
+    results: list[dict] = field(default_factory=list)
+    notebook: nbformat.NotebookNode | None = None
+
+
+def _failing_cell(nb: nbformat.NotebookNode) -> tuple[int, str]:
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return index, cell.source
+    return -1, ""
+
+
+def execute_notebook(path: Path, *, timeout: int = DEFAULT_TIMEOUT, mode: str = "quick") -> NotebookRun:
+    """Run one notebook in ``mode`` and return the executed notebook and its recorded results.
+
+    Raises
+    ------
+    NotebookFailed
+        If a cell raises or times out; names the notebook, cell number and first source line.
+    """
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    with tempfile.TemporaryDirectory() as tmp:
+        results_file = Path(tmp) / "results.jsonl"
+        env = {"COURSE_MODE": mode, "COURSE_RESULTS": str(results_file), "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)  # the kernel inherits the environment of this process
+        start = time.perf_counter()
+        try:
+            client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                    resources={"metadata": {"path": str(path.parent)}})
+            client.execute()
+        except (CellExecutionError, CellTimeoutError) as error:
+            index, source = _failing_cell(nb)
+            first_line = source.strip().splitlines()[0] if source.strip() else ""
+            summary = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+            raise NotebookFailed(f"{path.name}: cell {index} ({first_line!r}) failed: {summary}") from error
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        seconds = time.perf_counter() - start
+        results = []
+        if results_file.exists():
+            results = [json.loads(line) for line in results_file.read_text().splitlines() if line.strip()]
+    return NotebookRun(path, seconds, results, nb)
+
+
+def write_outputs(run: NotebookRun, out_dir: Path) -> None:
+    """Write the executed notebook and its HTML rendering to ``out_dir``."""
+    from nbconvert import HTMLExporter
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nbformat.write(run.notebook, out_dir / run.path.name)
+    html, _ = HTMLExporter().from_notebook_node(run.notebook)
+    (out_dir / run.path.with_suffix(".html").name).write_text(html, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("build"))
+    parser.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help="seconds per cell")
+    parser.add_argument("--mode", default=os.environ.get("COURSE_MODE", "quick"), choices=("quick", "full"))
+    args = parser.parse_args(argv)
+
+    missing = [str(p) for p in args.notebooks if not p.is_file()]
+    if missing:
+        print(f"error: notebook(s) not found: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    all_results, timings = [], []
+    for k, path in enumerate(args.notebooks, start=1):
+        print(f"[{k}/{len(args.notebooks)}] {path.name} ({args.mode} mode) ...", flush=True)
+        try:
+            run = execute_notebook(path, timeout=args.timeout, mode=args.mode)
+        except NotebookFailed as error:
+            print(f"FAILED {error}", file=sys.stderr)
+            return 1
+        write_outputs(run, args.out)
+        all_results.extend(run.results)
+        timings.append((path.name, run.seconds))
+        print(f"    ok in {run.seconds:.1f} s, {len(run.results)} results", flush=True)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(all_results, indent=2) + "\n")
+    timing_rows = "\n".join(f"| {name} | {seconds:.1f} |" for name, seconds in timings)
+    (args.out / "results.md").write_text(
+        f"# Course results ({args.mode} mode)\n\n{to_markdown(all_results)}\n"
+        f"## Notebook run times\n\n| notebook | seconds |\n|---|---:|\n{timing_rows}\n"
+    )
+    print(f"wrote {args.out / 'results.json'} ({len(all_results)} results) and {args.out / 'results.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Write the Colab badge and Colab install command into every notebook, from ``course_lib._meta``.
+
+The repository URL lives in ``course_lib/_meta.py`` only. Notebooks carry two markers:
+a ``<!-- colab-badge -->`` comment in their first Markdown cell and a ``# colab-install``
+comment on the install line of their setup cell; this tool rewrites those lines.
+
+Usage::
+
+    python -m course_lib.tools.sync_notebooks          # rewrite
+    python -m course_lib.tools.sync_notebooks --check  # exit 1 if any notebook is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+
+from course_lib._meta import COLAB_INSTALL, colab_badge
+
+ROOT = Path(__file__).resolve().parents[2]
+BADGE_MARK = "<!-- colab-badge -->"
+INSTALL_MARK = "# colab-install"
+
+
+def notebook_paths(root: Path = ROOT) -> list[Path]:
+    return sorted((root / "notebooks").glob("*.ipynb")) + sorted((root / "solutions").glob("*/*.ipynb"))
+
+
+def synced_sources(nb, relative_path: str) -> list[str]:
+    """The cell sources of ``nb`` with badge and install lines rewritten."""
+    out = []
+    for cell in nb.cells:
+        lines = cell.source.split("\n")
+        for k, line in enumerate(lines):
+            if cell.cell_type == "markdown" and BADGE_MARK in line:
+                lines[k] = f"{colab_badge(relative_path)} {BADGE_MARK}"
+            elif cell.cell_type == "code" and INSTALL_MARK in line:
+                indent = line[: len(line) - len(line.lstrip())]
+                lines[k] = f"{indent}subprocess.run({COLAB_INSTALL!r}, shell=True, check=True)  {INSTALL_MARK}"
+        out.append("\n".join(lines))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report notebooks that are out of date")
+    args = parser.parse_args(argv)
+    stale = []
+    for path in notebook_paths():
+        nb = nbformat.read(path, as_version=4)
+        relative = path.relative_to(ROOT).as_posix()
+        new = synced_sources(nb, relative)
+        if new != [cell.source for cell in nb.cells]:
+            stale.append(relative)
+            if not args.check:
+                for cell, source in zip(nb.cells, new, strict=True):
+                    cell.source = source
+                nbformat.write(nb, path)
+    if args.check and stale:
+        print("out of date (run `python -m course_lib.tools.sync_notebooks`):", *stale, sep="\n  ")
+        return 1
+    print(("rewrote " if stale else "all notebooks up to date ") + " ".join(stale))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
