@@ -116,7 +116,8 @@ def data_dir(*parts: str) -> Path:
 
     The folder is not created: readers raise a clear error naming it when data is missing.
     """
-    root = Path(os.environ.get("COURSE_DATA", Path.home() / "course_data")).expanduser()
+    # an empty COURSE_DATA counts as unset, like COURSE_MODE and COURSE_DEVICE (not as the current folder)
+    root = Path(os.environ.get("COURSE_DATA") or Path.home() / "course_data").expanduser()
     return root.joinpath(*parts)
 
 

@@ -9,7 +9,10 @@ import torch
 def as_numpy(x, name: str) -> np.ndarray:
     """Return ``x`` as a NumPy array; accept arrays, tensors, lists. Reject strings and objects."""
     if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        if x.dtype == torch.bfloat16:  # NumPy has no bfloat16 (autocast outputs on GPUs)
+            x = x.float()
+        x = x.numpy()
     elif not isinstance(x, np.ndarray):
         if isinstance(x, (str, bytes)) or not isinstance(x, (list, tuple, int, float, bool, np.generic)):
             raise TypeError(f"`{name}` must be a NumPy array or torch Tensor, got {type(x).__name__}")

@@ -27,13 +27,14 @@ Conventions
   when prediction *and* target are both empty — nothing to find and nothing found is a
   perfect answer — and 0.0 otherwise (e.g. precision of an empty prediction on a
   non-empty target). Pass ``empty_score=np.nan`` to leave such images or classes out of
-  averages (``np.nanmean``), like MONAI's ``DiceMetric(ignore_empty=True)``.
+  averages (``np.nanmean``). MONAI's ``DiceMetric(ignore_empty=True)`` is close but not equal:
+  it returns nan whenever the *target* is empty, even if the prediction is not (here: 0.0).
 
 References
 ----------
 Dice, L. R. (1945). Measures of the amount of ecologic association between species.
 Taha & Hanbury (2015). Metrics for evaluating 3D medical image segmentation. BMC Med Imaging.
-MONAI ``monai/metrics/meandice.py`` (the ``ignore_empty`` convention followed here).
+MONAI ``monai/metrics/meandice.py`` (``ignore_empty``, used as a test oracle).
 """
 
 from __future__ import annotations
