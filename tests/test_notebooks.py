@@ -1,0 +1,65 @@
+"""Every notebook runs top to bottom in quick mode and records real numbers; the runner reports failures."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+from nbgrader_harness import ROOT
+
+from course_lib.tools import run_course
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# The lesson each notebook claims, checked on the numbers it records: (larger, smaller);
+# "zero" and "one" stand for constants.
+CLAIMS = {
+    "ch02_segmentation_metrics": [
+        ("lesion_test_dice_soft_dice", "lesion_test_dice_bce"),  # soft Dice beats BCE at 1 % foreground
+        ("per_image_dice_gain_soft_dice_vs_bce", "zero"),  # and the paired gain is positive
+        ("gradient_share_on_lesions_dice_vs_bce", "one"),  # Dice sends more gradient to the lesions than BCE
+    ],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_in_quick_mode(path, tmp_path):
+    run = run_course.execute_notebook(path, mode="quick")
+    print(f"{path.name}: {run.seconds:.1f} s, {len(run.results)} results")
+    assert run.results, f"{path.name} records no results"
+    for result in run.results:
+        assert math.isfinite(result["value"]) and result["mode"] == "quick"
+        assert result["chapter"] == int(path.name[2:4])
+    values = {r["name"]: r["value"] for r in run.results} | {"zero": 0.0, "one": 1.0}
+    for larger, smaller in CLAIMS.get(path.stem, []):
+        assert values[larger] > values[smaller], f"{path.name}: expected {larger} > {smaller}, got {values}"
+    run_course.write_outputs(run, tmp_path)
+    assert (tmp_path / path.name).is_file() and (tmp_path / path.with_suffix(".html").name).is_file()
+
+
+def test_runner_names_the_failing_notebook_and_cell(tmp_path, capsys):
+    nb = new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("raise ValueError('broken on purpose')")],
+                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    path = tmp_path / "broken.ipynb"
+    nbformat.write(nb, path)
+    assert run_course.main(["--out", str(tmp_path / "build"), str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "broken.ipynb" in err and "cell 1" in err and "broken on purpose" in err
+
+
+def test_runner_writes_results_json_and_md(tmp_path):
+    nb = new_notebook(cells=[new_code_cell(
+        "from course_lib.results import record\nrecord(2, 'answer_value', 42.0, unit='x', note='test')")],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    path = tmp_path / "ch02_tiny.ipynb"
+    nbformat.write(nb, path)
+    out = tmp_path / "build"
+    assert run_course.main(["--out", str(out), str(path)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results == [{"chapter": 2, "name": "answer_value", "value": 42.0, "unit": "x", "mode": "quick",
+                        "higher_is_better": True, "note": "test"}]
+    assert "`answer_value`" in (out / "results.md").read_text()
+    assert (out / "ch02_tiny.html").is_file()
