@@ -2,7 +2,9 @@
 
 The repository URL lives in ``course_lib/_meta.py`` only. Notebooks carry two markers:
 a ``<!-- colab-badge -->`` comment in their first Markdown cell and a ``# colab-install``
-comment on the install line of their setup cell; this tool rewrites those lines.
+comment on the install line of their setup cell; this tool rewrites those lines. In
+README.md, a table cell ending in ``<!-- colab-badge:notebooks/NAME.ipynb -->`` gets that
+notebook's badge.
 
 Usage::
 
@@ -13,6 +15,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -44,6 +47,14 @@ def synced_sources(nb, relative_path: str) -> list[str]:
     return out
 
 
+README_BADGE = re.compile(r"[^|\n]*<!-- colab-badge:(?P<path>[^ \n]+\.ipynb) -->")
+
+
+def synced_readme(text: str) -> str:
+    """README text with every ``<!-- colab-badge:PATH -->`` table cell rewritten."""
+    return README_BADGE.sub(lambda m: f" {colab_badge(m['path'])} <!-- colab-badge:{m['path']} -->", text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report notebooks that are out of date")
@@ -59,6 +70,13 @@ def main(argv: list[str] | None = None) -> int:
                 for cell, source in zip(nb.cells, new, strict=True):
                     cell.source = source
                 nbformat.write(nb, path)
+    readme = ROOT / "README.md"
+    if readme.is_file():
+        text = readme.read_text(encoding="utf-8")
+        if synced_readme(text) != text:
+            stale.append("README.md")
+            if not args.check:
+                readme.write_text(synced_readme(text), encoding="utf-8")
     if args.check and stale:
         print("out of date (run `python -m course_lib.tools.sync_notebooks`):", *stale, sep="\n  ")
         return 1
