@@ -39,13 +39,14 @@ def run_nbgrader(args: list[str], course_dir: Path, timeout: int | None = None) 
     return result
 
 
-def make_course(tmp: Path, assignment: str) -> Path:
-    """A course folder with this repository's config and one assignment's source, released with a gradebook."""
+def make_course(tmp: Path, *assignments: str) -> Path:
+    """A course folder with this repository's config and the assignments' sources, released with a gradebook."""
     course = tmp / "course"
     (course / "solutions").mkdir(parents=True)
     shutil.copy(ROOT / "nbgrader_config.py", course)
-    shutil.copytree(ROOT / "solutions" / assignment, course / "solutions" / assignment)
-    run_nbgrader(["generate_assignment", assignment, "--force"], course)
+    for assignment in assignments:
+        shutil.copytree(ROOT / "solutions" / assignment, course / "solutions" / assignment)
+        run_nbgrader(["generate_assignment", assignment, "--force"], course)
     return course
 
 

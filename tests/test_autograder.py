@@ -25,13 +25,14 @@ from course_lib.tools.grade_all import grade
 
 pytestmark = pytest.mark.slow
 
-ASSIGNMENT = NOTEBOOK = "ch02_segmentation_metrics"
 TIMEOUT = 20  # seconds per cell while grading; the looping submission costs this once
-FULL = {"test_precision": 1, "test_iou": 2, "test_dice": 2, "test_soft_dice_loss": 3, "test_mean_dice": 2}
+
+# ---- ch02_segmentation_metrics -------------------------------------------------------------------
+METRICS_FULL = {"test_precision": 1, "test_iou": 2, "test_dice": 2, "test_soft_dice_loss": 3, "test_mean_dice": 2}
 
 # student -> (solution edits or None for the untouched release, scores that differ from FULL,
 #             words the feedback must contain)
-SUBMISSIONS = {
+METRICS_SUBMISSIONS = {
     "correct": ({}, {}, ["visible checks passed"]),
     "dice_without_factor_2": (
         {"dice": [("2 * np.sum(pred & target)", "np.sum(pred & target)")]},
@@ -64,63 +65,115 @@ SUBMISSIONS = {
         {"test_precision": 0},
         ["CellTimeoutError"],
     ),
-    "untouched_release": (None, dict.fromkeys(FULL, 0), ["NotImplementedError"]),
+    "untouched_release": (None, dict.fromkeys(METRICS_FULL, 0), ["NotImplementedError"]),
 }
+
+
+# ---- ch02_fcn_and_cased ---------------------------------------------------------------------------
+FCN_FULL = {"test_receptive_field": 2, "test_multiplications_saved": 2, "test_linear_to_conv": 3,
+            "test_cased_probabilities": 2}
+FCN_SUBMISSIONS = {
+    "correct": ({}, {}, ["visible checks passed"]),
+    "receptive_field_ignores_stride": (
+        {"receptive_field": [("r += (k - 1) * jump", "r += k - 1")]},
+        {"test_receptive_field": 0},
+        ["Did you multiply (k - 1) by the jump of the layer before?"],
+    ),
+    "non_overlapping_windows": (
+        {"multiplications_saved": [("(input_size - r + 1) * cost(r)", "(input_size // r) * cost(r)")]},
+        {"test_multiplications_saved": 0},
+        ["lecture quiz"],
+    ),
+    "linear_weights_channels_last": (
+        {"linear_to_conv": [(
+            "linear.weight.reshape(linear.out_features, in_channels, side, side)",
+            "linear.weight.reshape(linear.out_features, side, side, in_channels).permute(0, 3, 1, 2)",
+        )]},
+        {"test_linear_to_conv": 0},
+        ["PyTorch flattens channels first"],
+    ),
+    "cased_not_stratified": (
+        {"cased_probabilities": [(
+            "p[members] = share * ((1 - smoothing) * loss / loss.sum() + smoothing / members.sum())",
+            "p[members] = (1 - smoothing) * loss / losses.sum() + smoothing / len(losses)",
+        )]},
+        {"test_cased_probabilities": 0},
+        ["normalise the losses within each class"],
+    ),
+    "untouched_release": (None, dict.fromkeys(FCN_FULL, 0), ["NotImplementedError"]),
+}
+
+SPECS = {
+    "ch02_segmentation_metrics": (METRICS_FULL, METRICS_SUBMISSIONS),
+    "ch02_fcn_and_cased": (FCN_FULL, FCN_SUBMISSIONS),
+}
+CASES = [(a, student) for a, (_, submissions) in SPECS.items() for student in submissions]
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """Release into a temp course, submit every fixture, grade them all in one call."""
-    course = make_course(tmp_path_factory.mktemp("nbgrader"), ASSIGNMENT)
-    source = nbformat.read(course / "solutions" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
-    release = nbformat.read(course / "assignments" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
-    bodies = solution_bodies(source)
-    for student, (edits, _, _) in SUBMISSIONS.items():
-        submit(course, student, ASSIGNMENT, {NOTEBOOK: make_submission(release, None if edits is None else bodies,
-                                                                      edits)})
+    """Release every assignment into one temp course, submit every fixture, grade each assignment in one call."""
+    course = make_course(tmp_path_factory.mktemp("nbgrader"), *SPECS)
+    out = {"course": course, "source": {}, "scores": {}}
     start = time.perf_counter()
-    csv_path = grade(course, [ASSIGNMENT], timeout=TIMEOUT)
+    for assignment, (_, submissions) in SPECS.items():
+        source = nbformat.read(course / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+        release = nbformat.read(course / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
+        bodies = solution_bodies(source)
+        for student, (edits, _, _) in submissions.items():
+            submit(course, student, assignment,
+                   {assignment: make_submission(release, None if edits is None else bodies, edits)})
+        out["source"][assignment] = source
+    out["csv"] = grade(course, list(SPECS), timeout=TIMEOUT)
     seconds = time.perf_counter() - start
-    print(f"\nautograded {len(SUBMISSIONS)} submissions in {seconds:.1f} s "
-          f"({seconds / len(SUBMISSIONS):.1f} s each, one of them looping for {TIMEOUT} s)")
-    scores = {student: cell_scores(course, ASSIGNMENT, NOTEBOOK, student) for student in SUBMISSIONS}
-    for student, cells in scores.items():
-        print(f"  {student:40s} {sum(v or 0 for k, v in cells.items() if k in FULL):4.1f} / {sum(FULL.values())}")
-    return {"course": course, "source": source, "csv": csv_path, "scores": scores}
+    print(f"\nautograded {len(CASES)} submissions in {seconds:.1f} s ({seconds / len(CASES):.1f} s each, "
+          f"one of them looping for {TIMEOUT} s)")
+    for assignment, (full, submissions) in SPECS.items():
+        for student in submissions:
+            cells = cell_scores(course, assignment, assignment, student)
+            out["scores"][assignment, student] = cells
+            print(f"  {assignment:28s} {student:40s} "
+                  f"{sum(v or 0 for k, v in cells.items() if k in full):4.1f} / {sum(full.values())}")
+    return out
 
 
-@pytest.mark.parametrize("student", list(SUBMISSIONS))
-def test_autograded_scores(graded, student):
-    _, different, _ = SUBMISSIONS[student]
-    expected = {**FULL, **different}
-    got = {k: v for k, v in graded["scores"][student].items() if k in FULL}
-    assert got == expected, f"{student}: autograded cell scores {got}, expected {expected}"
+@pytest.mark.parametrize(("assignment", "student"), CASES)
+def test_autograded_scores(graded, assignment, student):
+    full, submissions = SPECS[assignment]
+    expected = {**full, **submissions[student][1]}
+    got = {k: v for k, v in graded["scores"][assignment, student].items() if k in full}
+    assert got == expected, f"{assignment}/{student}: autograded cell scores {got}, expected {expected}"
 
 
-def test_written_answer_waits_for_a_human(graded):
-    assert graded["scores"]["correct"]["written_answer"] in (None, 0), "the written answer is graded by hand"
+@pytest.mark.parametrize("assignment", list(SPECS))
+def test_written_answer_waits_for_a_human(graded, assignment):
+    assert graded["scores"][assignment, "correct"]["written_answer"] in (None, 0), "written answers are hand-graded"
 
 
-@pytest.mark.parametrize("student", list(SUBMISSIONS))
-def test_feedback_names_the_mistake_and_hides_hidden_tests(graded, student):
-    html = (graded["course"] / "feedback" / student / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
-    for words in SUBMISSIONS[student][2]:
-        assert words in html.replace("&#39;", "'").replace("&quot;", '"'), f"feedback of {student} lacks {words!r}"
-    leaked = [line for line in hidden_test_lines(graded["source"]) if line in html]
-    assert not leaked, f"feedback of {student} shows hidden test code: {leaked[:3]}"
+@pytest.mark.parametrize(("assignment", "student"), CASES)
+def test_feedback_names_the_mistake_and_hides_hidden_tests(graded, assignment, student):
+    html = (graded["course"] / "feedback" / student / assignment / f"{assignment}.html").read_text()
+    text = html.replace("&#39;", "'").replace("&quot;", '"')
+    for words in SPECS[assignment][1][student][2]:
+        assert words in text, f"feedback of {assignment}/{student} lacks {words!r}"
+    leaked = [line for line in hidden_test_lines(graded["source"][assignment]) if line in html]
+    assert not leaked, f"feedback of {assignment}/{student} shows hidden test code: {leaked[:3]}"
     assert "BEGIN HIDDEN TESTS" not in html
 
 
 def test_grades_csv_lists_every_student(graded):
     with open(graded["csv"]) as f:
-        rows = {row["student_id"]: row for row in csv.DictReader(f)}
-    assert set(rows) == set(SUBMISSIONS)
-    assert float(rows["correct"]["raw_score"]) == sum(FULL.values())
-    assert float(rows["untouched_release"]["raw_score"]) == 0
+        rows = {(row["assignment"], row["student_id"]): row for row in csv.DictReader(f)}
+    assert set(CASES) <= set(rows), "every graded submission has a row"
+    for assignment, (full, _) in SPECS.items():
+        assert float(rows[assignment, "correct"]["raw_score"]) == sum(full.values())
+        assert float(rows[assignment, "untouched_release"]["raw_score"]) == 0
 
 
 def test_regrading_gives_the_same_scores(graded):
     course = graded["course"]
-    for student in ("correct", "dice_without_factor_2"):
-        run_nbgrader(["autograde", ASSIGNMENT, "--student", student, "--force"], course, timeout=TIMEOUT)
-        assert cell_scores(course, ASSIGNMENT, NOTEBOOK, student) == graded["scores"][student]
+    for assignment, student in [("ch02_segmentation_metrics", "correct"),
+                                ("ch02_segmentation_metrics", "dice_without_factor_2"),
+                                ("ch02_fcn_and_cased", "linear_weights_channels_last")]:
+        run_nbgrader(["autograde", assignment, "--student", student, "--force"], course, timeout=TIMEOUT)
+        assert cell_scores(course, assignment, assignment, student) == graded["scores"][assignment, student]

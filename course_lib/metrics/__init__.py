@@ -30,6 +30,7 @@ from course_lib.metrics.segmentation import (
 
 __all__ = [
     "ConfidenceInterval", "bootstrap_ci", "bootstrap_indices", "f1_bootstrap_ci", "paired_f1_difference",
-    "auroc", "f1_score", "boundary_f1", "boundary_pixels", "boundary_precision_recall", "SoftDiceLoss", "soft_dice", "soft_dice_loss", "confusion_counts", "dice", "iou",
+    "auroc", "f1_score", "boundary_f1", "boundary_pixels", "boundary_precision_recall",
+    "SoftDiceLoss", "soft_dice", "soft_dice_loss", "confusion_counts", "dice", "iou",
     "mean_dice", "mean_iou", "multiclass_counts", "multiclass_score", "one_hot", "precision", "recall",
 ]
