@@ -26,13 +26,7 @@ from course_lib.segmentation.receptive_field import layers_from_module, receptiv
 TOL = 1e-5  # float32
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is fastest, and does not thrash when a busy machine runs other jobs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def random_net(seed: int = 0, **kwargs) -> PatchClassifier:

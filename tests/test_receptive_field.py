@@ -23,14 +23,7 @@ from course_lib.segmentation.receptive_field import (
     receptive_fields,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is fastest, and does not thrash when a busy machine runs other jobs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 # --------------------------------------------------------------------------- recurrences, hand-checked
 
