@@ -8,6 +8,7 @@ silently turn into a correct submission when the solution changes.
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import shutil
@@ -102,6 +103,11 @@ def cell_scores(course: Path, assignment: str, notebook: str, student: str) -> d
         return {grade.name: grade.score for grade in nb.grades}
 
 
+def html_text(page: str) -> str:
+    """The visible text of an HTML page: tags removed (code is split into highlighting spans), entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
 def hidden_test_lines(source_nb: nbformat.NotebookNode) -> list[str]:
     """Distinctive code lines inside HIDDEN TESTS regions (long enough not to occur by chance)."""
     lines = []
@@ -112,6 +118,6 @@ def hidden_test_lines(source_nb: nbformat.NotebookNode) -> list[str]:
                 inside = True
             elif "END HIDDEN TESTS" in line:
                 inside = False
-            elif inside and len(line.strip()) > 25 and not line.strip().startswith(("\"", "f\"", "assert")):
+            elif inside and len(line.strip()) > 25 and not line.strip().startswith(("\"", "f\"")):
                 lines.append(line.strip())
     return lines

@@ -14,6 +14,7 @@ import pytest
 from nbgrader_harness import (
     cell_scores,
     hidden_test_lines,
+    html_text,
     make_course,
     make_submission,
     run_nbgrader,
@@ -152,13 +153,24 @@ def test_written_answer_waits_for_a_human(graded, assignment):
 
 @pytest.mark.parametrize(("assignment", "student"), CASES)
 def test_feedback_names_the_mistake_and_hides_hidden_tests(graded, assignment, student):
-    html = (graded["course"] / "feedback" / student / assignment / f"{assignment}.html").read_text()
-    text = html.replace("&#39;", "'").replace("&quot;", '"')
+    text = html_text((graded["course"] / "feedback" / student / assignment / f"{assignment}.html").read_text())
     for words in SPECS[assignment][1][student][2]:
         assert words in text, f"feedback of {assignment}/{student} lacks {words!r}"
-    leaked = [line for line in hidden_test_lines(graded["source"][assignment]) if line in html]
+    leaked = [line for line in hidden_test_lines(graded["source"][assignment]) if line in text]
     assert not leaked, f"feedback of {assignment}/{student} shows hidden test code: {leaked[:3]}"
-    assert "BEGIN HIDDEN TESTS" not in html
+    assert "BEGIN HIDDEN TESTS" not in text
+
+
+@pytest.mark.parametrize("assignment", list(SPECS))
+def test_leak_check_sees_hidden_tests_when_they_are_shown(graded, assignment):
+    """Positive control: the autograded notebook itself contains the hidden tests, and the check finds them."""
+    from nbconvert import HTMLExporter
+
+    autograded = nbformat.read(graded["course"] / "autograded" / "correct" / assignment / f"{assignment}.ipynb",
+                               as_version=4)
+    text = html_text(HTMLExporter().from_notebook_node(autograded)[0])
+    lines = hidden_test_lines(graded["source"][assignment])
+    assert lines and all(line in text for line in lines), "the leak check could not detect a leak"
 
 
 def test_grades_csv_lists_every_student(graded):
