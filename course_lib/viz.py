@@ -66,7 +66,7 @@ def overlay_mask(image, mask, *, color=(1.0, 0.2, 0.2), alpha: float = 0.4, ax=N
     return ax
 
 
-def overlay_contours(image, masks: dict, *, ax=None, title=None, linewidth: int = 1):
+def overlay_contours(image, masks: dict, *, ax=None, title=None):
     """Draw the outlines of several masks in different colours, e.g. ``{"target": t, "pred": p}``."""
     image = to_image(image)
     ax = ax or plt.subplots(figsize=(4, 4))[1]
@@ -78,9 +78,7 @@ def overlay_contours(image, masks: dict, *, ax=None, title=None, linewidth: int 
         mask = np.asarray(to_image(mask)) > 0.5
         if mask.shape != rgb.shape[:2]:
             raise ValueError(f"mask {name!r} (shape {mask.shape}) must match the image (shape {rgb.shape[:2]})")
-        edge = find_boundaries(mask, mode="inner")
-        for _ in range(linewidth - 1):
-            edge = find_boundaries(edge | mask, mode="thick") & (edge | mask)
+        edge = find_boundaries(mask, mode="inner")  # one-pixel outline inside the mask
         color = np.array(plt.matplotlib.colors.to_rgb(colors[k % len(colors)]))
         rgb = rgb.copy()
         rgb[edge] = color
