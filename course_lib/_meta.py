@@ -9,8 +9,9 @@ REPO_SLUG = "midl-course/medical-imaging-deep-learning"  # GitHub owner/name
 REPO_URL = f"https://github.com/{REPO_SLUG}"
 BRANCH = "main"
 
-# What the Colab setup cell runs; a no-op everywhere else.
-COLAB_INSTALL = f"pip install --quiet 'course_lib @ git+{REPO_URL}@{BRANCH}'"
+# What the Colab setup cell runs; a no-op everywhere else. The ``samples`` extra brings the packages that
+# ship real sample data (a chest DICOM, chest X-ray label tables, fluorescence nuclei).
+COLAB_INSTALL = f"pip install --quiet 'course_lib[samples] @ git+{REPO_URL}@{BRANCH}'"
 
 
 def colab_badge(notebook_path: str) -> str:
