@@ -104,9 +104,122 @@ FCN_SUBMISSIONS = {
     "untouched_release": (None, dict.fromkeys(FCN_FULL, 0), ["NotImplementedError"]),
 }
 
+
+# ---- ch01_multiview_fusion -----------------------------------------------------------------------
+MULTIVIEW_FULL = {"test_f1_score": 1, "test_bootstrap_f1_ci": 3, "test_hemis_fuse": 3, "test_auxloss": 3}
+MULTIVIEW_SUBMISSIONS = {
+    "correct": ({}, {}, ["visible checks passed"]),
+    "bootstrap_resamples_arrays_independently": (
+        {"bootstrap_f1_ci": [("y_pred[rows]", "y_pred[rng.integers(0, n, n)]")]},
+        {"test_bootstrap_f1_ci": 0},
+        ["resample the (truth, prediction) pairs, not each array on its own"],
+    ),
+    "bootstrap_normal_approximation": (
+        {"bootstrap_f1_ci": [(
+            "low, high = np.percentile(values, [100 * alpha, 100 * (1 - alpha)])",
+            "f1 = f1_score(y_true, y_pred)\n    sd = np.sqrt(f1 * (1 - f1) / n)\n"
+            "    low, high = f1 - 1.96 * sd, f1 + 1.96 * sd",
+        )]},
+        {"test_bootstrap_f1_ci": 0},
+        ["the CI (0.878, 1.017) leaves [0, 1]", "instead of F1 ± 1.96 sd"],
+    ),
+    # passes the visible checks (95 % only) and fails a hidden one
+    "bootstrap_ignores_confidence": (
+        {"bootstrap_f1_ci": [("[100 * alpha, 100 * (1 - alpha)]", "[2.5, 97.5]")]},
+        {"test_bootstrap_f1_ci": 0},
+        ["n=200, n_resamples=1000, confidence=0.9, seed=7: got"],
+    ),
+    "hemis_averages_missing_views": (
+        {"hemis_fuse": [("w = present.to(features.dtype).unsqueeze(-1)", "w = torch.ones_like(features[..., :1])")]},
+        {"test_hemis_fuse": 0},
+        ["got [2.0, 2.5, 3.0] — did you average in the missing (zero) lateral view?"],
+    ),
+    "hemis_sample_variance": (
+        {"hemis_fuse": [("** 2).sum(dim=1) / count", "** 2).sum(dim=1) / (count - 1)")]},
+        {"test_hemis_fuse": 0},
+        ["got [nan, nan, nan]: use the population variance", "not the sample variance"],
+    ),
+    "auxloss_averages_over_missing_views": (
+        {"auxloss": [("logits[rows], labels[rows]", "logits, labels")]},
+        {"test_auxloss": 0},
+        ["have a lateral view only (here patient 0)", "the junk logit of the missing view"],
+    ),
+    "auxloss_returns_python_float": (
+        {"auxloss": [("return loss", "return loss.item()")]},
+        {"test_auxloss": 0},
+        ["got float — did you call .item()?"],
+    ),
+    # passes the visible checks; the mean over an empty batch of laterals is NaN
+    "auxloss_nan_without_lateral": (
+        {"auxloss": [("if rows.any():", "if True:")]},
+        {"test_auxloss": 0},
+        ["a batch without any lateral view must give a finite loss"],
+    ),
+    "untouched_release": (None, dict.fromkeys(MULTIVIEW_FULL, 0), ["NotImplementedError"]),
+}
+
+
+# ---- ch03_density_counting -----------------------------------------------------------------------
+COUNTING_FULL = {"test_density_target": 3, "test_count_from_density": 1, "test_l1_training_step": 3,
+                 "test_classify_detections": 2}
+COUNTING_SUBMISSIONS = {
+    "correct": ({}, {}, ["visible checks passed"]),
+    "gaussian_not_normalised": (
+        {"density_target": [("g / g.sum()", "g")]},
+        {"test_density_target": 0},
+        ["got 25.133 — did you forget to normalise each Gaussian?"],
+    ),
+    "gaussian_cut_at_border": (
+        {"density_target": [("g / g.sum()", "g / (2 * np.pi * sigma**2)")]},
+        {"test_density_target": 0},
+        ["got 0.642: a Gaussian cut by the border must be renormalised over the image"],
+    ),
+    "dots_read_as_x_y": (
+        {"density_target": [("for r, c in", "for c, r in")]},
+        {"test_density_target": 0},
+        ["got (12, 10): dots are (row, col) — did you swap x and y?"],
+    ),
+    # passes the visible checks (dots on pixel centres) and fails a hidden one
+    "dots_rounded_to_pixels": (
+        {"density_target": [("np.asarray(dots, dtype=np.float64).reshape", "np.round(np.asarray(dots)).reshape")]},
+        {"test_density_target": 0},
+        ["differs from the sum of Gaussians at the dots' sub-pixel (row, col) positions"],
+    ),
+    "count_sums_the_whole_batch": (
+        {"count_from_density": [("density.sum(axis=(-2, -1))", "density.sum()")]},
+        {"test_count_from_density": 0},
+        ["got shape (): sum over the last two axes only"],
+    ),
+    "l1_step_without_zero_grad": (
+        {"l1_training_step": [("    optimizer.zero_grad()\n", "")]},
+        {"test_l1_training_step": 0},
+        ["the weights jumped by 10.0: gradients left over from before were added to this step"],
+    ),
+    "l1_step_with_squared_error": (
+        {"l1_training_step": [("(predicted - targets).abs()", "((predicted - targets) ** 2)")]},
+        {"test_l1_training_step": 0},
+        ["pixels of each image, then averaged over the batch", "not a squared error"],
+    ),
+    "argmax_includes_any_nucleus_channel": (
+        {"classify_detections": [("np.asarray(maps)[1:, rows, cols]", "np.asarray(maps)[:, rows, cols]"),
+                                 ("np.argmax(scores, axis=0) + 1", "np.argmax(scores, axis=0)")]},
+        {"test_classify_detections": 0},
+        ["got [0, 0]: channel 0 is the probability of any nucleus, not a cell type"],
+    ),
+    "detections_read_as_x_y": (
+        {"classify_detections": [("rows, cols = points[:, 0], points[:, 1]",
+                                  "rows, cols = points[:, 1], points[:, 0]")]},
+        {"test_classify_detections": 0},
+        ["got [1, 1]: points are (row, col) — did you swap them?"],
+    ),
+    "untouched_release": (None, dict.fromkeys(COUNTING_FULL, 0), ["NotImplementedError"]),
+}
+
 SPECS = {
     "ch02_segmentation_metrics": (METRICS_FULL, METRICS_SUBMISSIONS),
     "ch02_fcn_and_cased": (FCN_FULL, FCN_SUBMISSIONS),
+    "ch01_multiview_fusion": (MULTIVIEW_FULL, MULTIVIEW_SUBMISSIONS),
+    "ch03_density_counting": (COUNTING_FULL, COUNTING_SUBMISSIONS),
 }
 CASES = [(a, student) for a, (_, submissions) in SPECS.items() for student in submissions]
 
@@ -186,6 +299,8 @@ def test_regrading_gives_the_same_scores(graded):
     course = graded["course"]
     for assignment, student in [("ch02_segmentation_metrics", "correct"),
                                 ("ch02_segmentation_metrics", "dice_without_factor_2"),
-                                ("ch02_fcn_and_cased", "linear_weights_channels_last")]:
+                                ("ch02_fcn_and_cased", "linear_weights_channels_last"),
+                                ("ch01_multiview_fusion", "bootstrap_normal_approximation"),
+                                ("ch03_density_counting", "l1_step_without_zero_grad")]:
         run_nbgrader(["autograde", assignment, "--student", student, "--force"], course, timeout=TIMEOUT)
         assert cell_scores(course, assignment, assignment, student) == graded["scores"][assignment, student]
