@@ -32,6 +32,14 @@ CLAIMS = {
         ("nodule_recall_balanced", "nodule_recall_uniform"),  # uniform patches teach "nothing is there"
         ("nodule_recall_cased", "nodule_recall_uniform"),
     ],
+    "ch03a_counting_classic_pipeline": [
+        ("classic_mae_clustered", "classic_mae_easy"),  # colonies merge: the EASY-tuned pipeline breaks
+        ("classic_mae_shifted", "classic_mae_easy"),  # and breaks under another lamp and stain (same cells)
+        ("connected_components_mae_easy", "classic_mae_easy"),  # the watershed splits touching cells
+        ("classic_abs_error_real_nuclei_easy_params", "classic_abs_error_real_nuclei_retuned"),  # new microscope
+        ("classic_control_undercount_at_72h_colonies", "classic_control_undercount_at_0h_colonies"),  # more cells
+        ("half", "density_target_sum_error_real_nuclei"),  # the density target sums to the count
+    ],
 }
 
 
