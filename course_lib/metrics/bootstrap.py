@@ -27,7 +27,8 @@ import numpy as np
 
 from course_lib.metrics._validate import as_binary, as_numpy, check_same_shape
 
-__all__ = ["ConfidenceInterval", "bootstrap_indices", "bootstrap_ci", "f1_bootstrap_ci", "paired_f1_difference"]
+__all__ = ["ConfidenceInterval", "bootstrap_indices", "bootstrap_ci", "f1_of_resamples", "f1_bootstrap_ci",
+           "paired_f1_difference"]
 
 
 class ConfidenceInterval(NamedTuple):
@@ -97,8 +98,18 @@ def bootstrap_ci(
     return _percentile_ci(statistic(*arrays), values, confidence)
 
 
-def _f1_of_resamples(t: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """F1 over the last axis, vectorised: (..., N) -> (...); 0 where TP + FP + FN == 0."""
+def f1_of_resamples(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """F1 of boolean labels over the last axis, vectorised: (..., N) -> (...); 0 where TP + FP + FN == 0.
+
+    ``t`` and ``p`` broadcast against each other, so one call scores every bootstrap resample
+    (``t[idx]``, ``p[idx]`` of shape ``(n_resamples, N)``) or several readers at once.
+
+    Examples
+    --------
+    >>> t = np.array([[True, True, False]])
+    >>> f1_of_resamples(t, np.array([[True, False, False]]))
+    array([0.66666667])
+    """
     tp = np.sum(p & t, axis=-1)
     den = 2 * tp + np.sum(p & ~t, axis=-1) + np.sum(~p & t, axis=-1)
     return np.divide(2 * tp, den, out=np.zeros(tp.shape), where=den > 0)
@@ -125,8 +136,8 @@ def f1_bootstrap_ci(y_true, y_pred, *, n_resamples: int = 10_000, confidence: fl
     if t.ndim != 1:
         raise ValueError(f"`y_true` must be 1-D, got shape {t.shape}")
     idx = bootstrap_indices(t.size, n_resamples, seed)  # (R, N)
-    values = _f1_of_resamples(t[idx], p[idx])  # (R,)
-    return _percentile_ci(_f1_of_resamples(t, p), values, confidence)
+    values = f1_of_resamples(t[idx], p[idx])  # (R,)
+    return _percentile_ci(f1_of_resamples(t, p), values, confidence)
 
 
 def paired_f1_difference(y_true, model_pred, reader_preds, *, n_resamples: int = 10_000,
@@ -161,7 +172,7 @@ def paired_f1_difference(y_true, model_pred, reader_preds, *, n_resamples: int =
     if r.ndim != 2 or r.shape[1] != t.size:
         raise ValueError(f"`reader_preds` (shape {r.shape}) must have shape ({t.size},) or (R, {t.size})")
     idx = bootstrap_indices(t.size, n_resamples, seed)  # (Rs, N), shared by model and readers
-    model_f1 = _f1_of_resamples(t[idx], m[idx])  # (Rs,)
-    reader_f1 = _f1_of_resamples(t[idx][None], r[:, idx]).mean(axis=0)  # (R, Rs, N) -> (Rs,)
-    estimate = _f1_of_resamples(t, m) - _f1_of_resamples(t[None], r).mean()
+    model_f1 = f1_of_resamples(t[idx], m[idx])  # (Rs,)
+    reader_f1 = f1_of_resamples(t[idx][None], r[:, idx]).mean(axis=0)  # (R, Rs, N) -> (Rs,)
+    estimate = f1_of_resamples(t, m) - f1_of_resamples(t[None], r).mean()
     return _percentile_ci(estimate, model_f1 - reader_f1, confidence)

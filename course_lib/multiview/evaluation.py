@@ -30,7 +30,7 @@ from scipy.stats import rankdata
 
 from course_lib.metrics import ConfidenceInterval, auroc, bootstrap_indices, f1_bootstrap_ci, paired_f1_difference
 from course_lib.metrics._validate import as_binary, as_numpy, check_same_shape
-from course_lib.metrics.bootstrap import _f1_of_resamples
+from course_lib.metrics.bootstrap import f1_of_resamples
 
 __all__ = ["auroc_of_resamples", "per_label_auroc", "paired_auroc_difference", "auroc_table",
            "simulate_readers", "majority_vote", "best_f1_threshold", "compare_with_readers"]
@@ -226,7 +226,7 @@ def best_f1_threshold(y_true, scores) -> float:
     check_same_shape(s, t, "scores", "y_true")
     candidates = np.unique(s)  # (K,)
     pred = s[None, :] >= candidates[:, None]  # (K, N)
-    return float(candidates[np.argmax(_f1_of_resamples(np.broadcast_to(t, pred.shape), pred))])
+    return float(candidates[np.argmax(f1_of_resamples(np.broadcast_to(t, pred.shape), pred))])
 
 
 def compare_with_readers(model_pred, reader_preds, *, y_true=None, n_resamples: int = 10_000,
@@ -265,10 +265,10 @@ def compare_with_readers(model_pred, reader_preds, *, y_true=None, n_resamples: 
     refs = np.stack([majority_vote(np.delete(r, i, axis=0)) for i in range(n_readers)])  # (R, N)
     idx = bootstrap_indices(m.size, n_resamples, seed)  # (Rs, N), shared by every row
     # one reader at a time: (Rs, N) boolean arrays, not (R, Rs, N)
-    reader_f1 = np.stack([_f1_of_resamples(refs[i][idx], r[i][idx]) for i in range(n_readers)])  # (R, Rs)
-    model_f1 = np.stack([_f1_of_resamples(refs[i][idx], m[idx]) for i in range(n_readers)])  # (R, Rs)
-    reader_full = _f1_of_resamples(refs, r)  # (R,)
-    model_full = _f1_of_resamples(refs, m[None])  # (R,)
+    reader_f1 = np.stack([f1_of_resamples(refs[i][idx], r[i][idx]) for i in range(n_readers)])  # (R, Rs)
+    model_f1 = np.stack([f1_of_resamples(refs[i][idx], m[idx]) for i in range(n_readers)])  # (R, Rs)
+    reader_full = f1_of_resamples(refs, r)  # (R,)
+    model_full = f1_of_resamples(refs, m[None])  # (R,)
     rows = {}
     for i in range(n_readers):
         rows[f"Reader {i + 1}"] = f1_bootstrap_ci(refs[i], r[i], n_resamples=n_resamples, confidence=confidence,
@@ -284,8 +284,8 @@ def compare_with_readers(model_pred, reader_preds, *, y_true=None, n_resamples: 
     if y_true is not None:
         t = as_binary(y_true, "y_true")
         check_same_shape(t, m, "y_true", "model_pred")
-        truth = {f"Reader {i + 1}": _f1_of_resamples(t, r[i]) for i in range(n_readers)}
+        truth = {f"Reader {i + 1}": f1_of_resamples(t, r[i]) for i in range(n_readers)}
         truth["Reader avg."] = float(np.mean(list(truth.values())))
-        truth["Model"] = _f1_of_resamples(t, m)
+        truth["Model"] = f1_of_resamples(t, m)
         table["f1_vs_truth"] = pd.Series({k: float(v) for k, v in truth.items()})
     return table
