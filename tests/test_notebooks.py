@@ -16,6 +16,16 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # The lesson each notebook claims, checked on the numbers it records: (larger, smaller);
 # "zero", "half" and "one" stand for constants.
 CLAIMS = {
+    "ch01a_chest_xray_data": [
+        ("nih_patients_in_train_and_test_image_split", "nih_patients_in_train_and_test_patient_split"),  # leakage
+        ("padchest_pa_lateral_pairs", "one"),  # PadChest and CheXpert have PA + lateral studies (NIH has none)
+        ("chexpert_pa_lateral_pairs", "one"),
+        ("synthetic_emphysema_lateral_signal_share", "half"),  # the flattened diaphragm shows on the lateral
+        ("half", "synthetic_nodule_lateral_signal_share"),  # a nodule on the PA
+        ("one", "auroc_ceiling_at_20pct_label_noise"),  # label noise caps even a perfect model's AUROC
+        ("auroc_ceiling_at_20pct_label_noise", "auroc_ceiling_at_30pct_label_noise"),  # more noise, lower cap
+        ("one", "nih_pneumothorax_auroc_ceiling_against_nih_labels"),  # real: radiologists vs NIH's mined labels
+    ],
     "ch02b_segmentation_metrics": [
         ("lesion_test_dice_soft_dice", "lesion_test_dice_bce"),  # soft Dice beats BCE at 1 % foreground
         ("per_image_dice_gain_soft_dice_vs_bce", "zero"),  # and the paired gain is positive
