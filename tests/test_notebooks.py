@@ -50,6 +50,17 @@ CLAIMS = {
         ("classic_control_undercount_at_72h_colonies", "classic_control_undercount_at_0h_colonies"),  # more cells
         ("half", "density_target_sum_error_real_nuclei"),  # the density target sums to the count
     ],
+    "ch03b_density_counting": [
+        ("short_run_count_mae_target_scale_1", "short_run_count_mae_target_scale_100"),  # unscaled targets kill ReLUs
+        ("classic_mae_hard", "density_mae_hard"),  # density regression wins on clustered + re-lit images
+        ("classic_mae_clustered_heldout", "density_mae_clustered"),  # most on touching cells
+        ("density_mae_easy", "classic_mae_easy_heldout"),  # but the tuned pipeline still wins on its own images
+        ("localisation_f1_density_clustered", "localisation_f1_classic_clustered"),  # peaks separate colonies
+        ("density_abs_error_real_nuclei_as_is", "density_abs_error_real_nuclei_resized"),  # cell size in px matters
+        ("multiclass_accuracy", "half"),  # max over class channels classifies the cells
+        ("classic_wells_mae_in_colonies", "density_wells_mae_in_colonies"),  # the assay's counts in colonies
+        ("empty_field_count_classic", "empty_field_count_density"),  # Otsu counts noise in an empty well
+    ],
 }
 
 
