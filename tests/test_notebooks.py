@@ -26,6 +26,21 @@ CLAIMS = {
         ("auroc_ceiling_at_20pct_label_noise", "auroc_ceiling_at_30pct_label_noise"),  # more noise, lower cap
         ("one", "nih_pneumothorax_auroc_ceiling_against_nih_labels"),  # real: radiologists vs NIH's mined labels
     ],
+    "ch01b_baseline_and_fusion": [
+        ("model_f1_vs_truth", "model_f1"),  # a majority of imperfect readers is a noisy reference
+        ("mean_reader_f1_vs_truth", "mean_reader_f1"),
+        ("mean_auroc_auxloss", "mean_auroc_pa"),  # fusing the lateral beats PA-only
+        ("mean_auroc_hemis", "mean_auroc_pa"),
+        ("mean_auroc_dualnet", "mean_auroc_pa"),
+        ("emphysema_auroc_gain_lateral_ci_low", "zero"),  # the lateral helps the flattened diaphragm, CI above 0
+        ("retrocardiac_opacity_auroc_gain_lateral", "zero"),
+        ("auroc_lateral_findings_no_pa_hemis", "auroc_lateral_findings_no_pa_stacked"),  # graceful vs collapse
+        ("auroc_lateral_findings_no_pa_auxloss", "auroc_lateral_findings_no_pa_stacked"),
+        ("auroc_pa_findings_no_lateral_hemis", "auroc_pa_findings_no_lateral_stacked"),
+        ("auroc_pa_findings_no_lateral_auxloss", "auroc_pa_findings_no_lateral_stacked"),
+        ("emphysema_saliency_share_lateral", "half"),  # saliency falls on the view that shows the finding
+        ("half", "nodule_saliency_share_lateral"),
+    ],
     "ch02b_segmentation_metrics": [
         ("lesion_test_dice_soft_dice", "lesion_test_dice_bce"),  # soft Dice beats BCE at 1 % foreground
         ("per_image_dice_gain_soft_dice_vs_bce", "zero"),  # and the paired gain is positive
