@@ -118,3 +118,20 @@ def test_runner_writes_results_json_and_md(tmp_path):
                         "higher_is_better": True, "note": "test"}]
     assert "`answer_value`" in (out / "results.md").read_text()
     assert (out / "ch02_tiny.html").is_file()
+
+
+def test_a_stalled_cell_is_retried_once_on_a_fresh_kernel(tmp_path, capsys):
+    marker = tmp_path / "first_attempt_done"
+    stall_once = (f"import pathlib, time\nmarker = pathlib.Path({str(marker)!r})\n"
+                  "if not marker.exists():\n    marker.touch()\n    time.sleep(60)  # a kernel that stopped answering")
+    nb = new_notebook(cells=[new_code_cell(stall_once), new_code_cell(
+        "from course_lib.results import record\nrecord(2, 'after_the_stall', 1.0, note='test')")],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    path = tmp_path / "ch02_stall.ipynb"
+    nbformat.write(nb, path)
+    run = run_course.execute_notebook(path, timeout=5, mode="quick")
+    assert [r["name"] for r in run.results] == ["after_the_stall"]
+    assert "retrying on a fresh kernel" in capsys.readouterr().err
+    marker.unlink()
+    with pytest.raises(run_course.NotebookFailed, match="ch02_stall.ipynb"):
+        run_course.execute_notebook(path, timeout=5, mode="quick", retries=0)

@@ -23,11 +23,13 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError, CellTimeoutError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from course_lib.results import to_markdown
 
-DEFAULT_TIMEOUT = 900  # seconds per cell; quick-mode cells take a few seconds
+# Seconds per cell. Quick-mode cells take at most about a minute on 2 cores, so a cell still running after
+# 300 s has stalled; full mode trains for long in one cell.
+DEFAULT_TIMEOUT = {"quick": 300, "full": 3600}
 
 
 class NotebookFailed(RuntimeError):
@@ -50,14 +52,31 @@ def _failing_cell(nb: nbformat.NotebookNode) -> tuple[int, str]:
     return -1, ""
 
 
-def execute_notebook(path: Path, *, timeout: int = DEFAULT_TIMEOUT, mode: str = "quick") -> NotebookRun:
+def execute_notebook(path: Path, *, timeout: int | None = None, mode: str = "quick",
+                     retries: int = 1) -> NotebookRun:
     """Run one notebook in ``mode`` and return the executed notebook and its recorded results.
+
+    A cell that times out or a kernel that dies is retried on a fresh kernel, from the top, up to ``retries``
+    times: now and then a Jupyter kernel stops answering its client for good (both sides idle), a known
+    upstream problem that a fresh kernel does not repeat. A cell that *raises* is never retried.
 
     Raises
     ------
     NotebookFailed
-        If a cell raises or times out; names the notebook, cell number and first source line.
+        If a cell raises, or still times out after the retries; names the notebook, cell number and first line.
     """
+    timeout = DEFAULT_TIMEOUT[mode] if timeout is None else timeout
+    for attempt in range(retries + 1):
+        try:
+            return _execute_once(Path(path), timeout=timeout, mode=mode)
+        except NotebookFailed as error:
+            if not isinstance(error.__cause__, (CellTimeoutError, DeadKernelError)) or attempt == retries:
+                raise
+            print(f"    {error}; retrying on a fresh kernel", file=sys.stderr, flush=True)
+    raise AssertionError("unreachable")
+
+
+def _execute_once(path: Path, *, timeout: int, mode: str) -> NotebookRun:
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory() as tmp:
@@ -70,7 +89,7 @@ def execute_notebook(path: Path, *, timeout: int = DEFAULT_TIMEOUT, mode: str = 
             client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                                     resources={"metadata": {"path": str(path.parent)}})
             client.execute()
-        except (CellExecutionError, CellTimeoutError) as error:
+        except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
             index, source = _failing_cell(nb)
             first_line = source.strip().splitlines()[0] if source.strip() else ""
             summary = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
@@ -102,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, default=Path("build"))
-    parser.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help="seconds per cell")
+    parser.add_argument("--timeout", type=int, default=None,
+                        help="seconds per cell (default: 300 in quick mode, 3600 in full mode)")
     parser.add_argument("--mode", default=os.environ.get("COURSE_MODE", "quick"), choices=("quick", "full"))
     args = parser.parse_args(argv)
 
