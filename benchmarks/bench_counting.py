@@ -27,18 +27,10 @@ import time
 
 import numpy as np
 import torch
+from timing import best_of
 
 from course_lib.counting.density import density_map, naive_density_map
 from course_lib.counting.experiment import FULL, QUICK, run_counting_experiment
-
-
-def best_of(fn, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def bench_density_map() -> dict:
@@ -46,8 +38,8 @@ def bench_density_map() -> dict:
     fast, slow = density_map(dots, (128, 128), 2.0), naive_density_map(dots, (128, 128), 2.0)
     diff = float(np.abs(fast - slow).max())
     assert diff < 1e-6, f"density_map and the per-pixel loop disagree: max abs diff {diff:.1e}"
-    t_fast = best_of(lambda: [density_map(dots, (128, 128), 2.0) for _ in range(100)]) / 100
-    t_slow = best_of(lambda: naive_density_map(dots, (128, 128), 2.0), repeats=2)
+    t_fast = best_of(lambda: [density_map(dots, (128, 128), 2.0) for _ in range(100)])[0] / 100
+    t_slow = best_of(lambda: naive_density_map(dots, (128, 128), 2.0), repeats=2)[0]
     return {"t_fast": t_fast, "t_slow": t_slow, "diff": diff}
 
 

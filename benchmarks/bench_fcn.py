@@ -1,6 +1,6 @@
 """Benchmark: fully convolutional inference vs patch-by-patch classification of a 1024 x 1024 RGB tile, on CPU.
 
-The patch classifier is :class:`course_lib.segmentation.fcn.PatchClassifier` with random weights (speed does not
+The patch classifier is :class:`course_lib.histology.fcn.PatchClassifier` with random weights (speed does not
 depend on training): two blocks of two 3x3 convolutions + batch norm + ReLU + 2x2 max pool, and a ``Linear`` head.
 Patches are taken every J = 4 pixels, the network's total stride, so both ways produce the same heat-map.
 
@@ -32,35 +32,23 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import time
 
 import torch
+from timing import best_of
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from course_lib.segmentation.fcn import (
+from course_lib.histology.fcn import (
     PatchClassifier,
     predict_fully_convolutional,
     predict_patchwise,
     to_fully_convolutional,
 )
-from course_lib.segmentation.receptive_field import count_multiplications, layers_from_module
+from course_lib.histology.receptive_field import count_multiplications, layers_from_module
 
 TILE = 1024
 BATCH_SIZES = (32, 64, 128, 256)
 TOL = 1e-5
-
-
-def best_of(fn, repeats: int = 3) -> tuple[float, float, object]:
-    """Fastest wall time of ``repeats`` calls, the share of the cores it got, and the last output."""
-    best, share, out = float("inf"), 0.0, None
-    for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        out = fn()
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        if wall < best:
-            best, share = wall, cpu / (wall * torch.get_num_threads())
-    return best, share, out
 
 
 def prepare_for_inference(net: nn.Module) -> nn.Module:

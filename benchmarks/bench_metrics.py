@@ -13,21 +13,11 @@ Both pairs must agree (asserted) before their times are compared. Run::
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 from sklearn.metrics import f1_score
+from timing import best_of
 
 from course_lib.metrics import bootstrap_indices, f1_bootstrap_ci, multiclass_score
-
-
-def best_of(fn, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def naive_f1_ci(y_true, y_pred, n_resamples, seed):
@@ -54,8 +44,8 @@ def main() -> None:
     ours = f1_bootstrap_ci(y_true, y_pred, n_resamples=10_000, seed=0)
     low, high = naive_f1_ci(y_true, y_pred, 10_000, 0)
     assert np.isclose(ours.low, low) and np.isclose(ours.high, high), "bootstrap CIs disagree"
-    t_ours = best_of(lambda: f1_bootstrap_ci(y_true, y_pred, n_resamples=10_000, seed=0))
-    t_naive = best_of(lambda: naive_f1_ci(y_true, y_pred, 10_000, 0), repeats=1)
+    t_ours = best_of(lambda: f1_bootstrap_ci(y_true, y_pred, n_resamples=10_000, seed=0))[0]
+    t_naive = best_of(lambda: naive_f1_ci(y_true, y_pred, 10_000, 0), repeats=1)[0]
     rows.append(("f1_bootstrap_ci_speedup_vs_sklearn_loop", "420 labels, 10,000 resamples", t_ours, t_naive))
 
     num_classes = 8
@@ -63,8 +53,8 @@ def main() -> None:
     pred = np.where(rng.random(target.shape) < 0.9, target, rng.integers(0, num_classes, target.shape))
     ours_scores = multiclass_score(pred, target, num_classes, average="none")
     assert np.allclose(ours_scores, naive_per_class_dice(pred, target, num_classes)), "per-class Dice disagrees"
-    t_ours = best_of(lambda: multiclass_score(pred, target, num_classes, average="none"))
-    t_naive = best_of(lambda: naive_per_class_dice(pred, target, num_classes))
+    t_ours = best_of(lambda: multiclass_score(pred, target, num_classes, average="none"))[0]
+    t_naive = best_of(lambda: naive_per_class_dice(pred, target, num_classes))[0]
     rows.append(("multiclass_dice_speedup_vs_per_class_masks", "16x256x256 labels, 8 classes", t_ours, t_naive))
 
     print(f"{'benchmark':46s} {'input':32s} {'ours (s)':>9s} {'naive (s)':>10s} {'ratio':>7s}")

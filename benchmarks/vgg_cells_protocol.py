@@ -2,7 +2,7 @@
 
 The protocol of Lempitsky & Zisserman (2010), also reported by Xie et al. and Count-ception: train on N images,
 validate on another N, count the 100 held-out test images, and report the mean absolute count error over several
-random draws of the N (see :func:`course_lib.data.counting_datasets.vgg_cells_split` for which images are held
+random draws of the N (see :func:`course_lib.counting.datasets.vgg_cells_split` for which images are held
 out). Cells are in the blue channel; each image is 256 x 256 with about 174 cells. Model selection (the epoch
 kept) uses the validation images only; the test images are counted once, at the end.
 
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from course_lib import config
+from course_lib.counting.datasets import read_image, read_vgg_cells, vgg_cells_split
 from course_lib.counting.models import DensityFCN, predict_counts, train_density_model
-from course_lib.data.counting_datasets import read_image, read_vgg_cells, vgg_cells_split
 
 CELL_CHANNEL = 2  # the cells are drawn in the blue channel of NNNcell.png
 

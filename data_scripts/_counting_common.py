@@ -9,7 +9,7 @@ members go where; everything else lives here so the four behave the same:
 * extraction checks every member name first and refuses the whole archive when one is absolute, contains ``..``
   or a drive letter, or is a symbolic link; nothing is written then;
 * members are selected by file name and written flat into the layout the readers in
-  :mod:`course_lib.data.counting_datasets` expect, whatever folders the archive wraps them in.
+  :mod:`course_lib.counting.datasets` expect, whatever folders the archive wraps them in.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 from tqdm.auto import tqdm
 
-from course_lib.data.counting_datasets import read_image
+from course_lib.counting.datasets import read_image
 from course_lib.data.download import download, file_hash
 
 Select = Callable[[PurePosixPath], "str | None"]  # archive member -> path relative to dest, or None to skip

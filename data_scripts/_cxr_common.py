@@ -3,7 +3,7 @@
 Safe extraction of tar and zip archives (nothing is written when any member has an absolute path, ``..``, a
 drive letter, or is a link or device), verification that referenced images exist and decode, and a resized
 copy under ``<root>/resized_<S>/`` with the same relative paths, which
-:mod:`course_lib.data.cxr_datasets` picks up by itself.
+:mod:`course_lib.chest_xray.datasets` picks up by itself.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from course_lib.data.cxr_datasets import resized_root
-from course_lib.data.cxr_images import load_radiograph
-from course_lib.data.cxr_labels import LATERAL_VIEWS, pair_views
+from course_lib.chest_xray.datasets import resized_root
+from course_lib.chest_xray.images import load_radiograph
+from course_lib.chest_xray.labels import LATERAL_VIEWS, pair_views
 
 RESIZE_CHOICES = (224, 256)
 SHOW = 20  # names listed per problem kind; the counts are always complete
@@ -180,7 +180,7 @@ def _save(image: np.ndarray, source: Path, target: Path) -> None:
 def resize_images(root, paths, size: int, *, progress: bool = True) -> dict:
     """Write every image of ``paths`` resized to ``size x size`` under ``<root>/resized_<size>/``.
 
-    Images read with :func:`~course_lib.data.cxr_images.load_radiograph` (``fit="stretch"``, header window),
+    Images read with :func:`~course_lib.chest_xray.images.load_radiograph` (``fit="stretch"``, header window),
     written in the source's format and relative path. Existing outputs are skipped, so a re-run resumes.
 
     Returns

@@ -14,10 +14,10 @@ are 200 pairs, decodes every image and counts the cells. Usage::
     python data_scripts/adipocyte.py --archive countception-master.zip
 
 The annotations are JPEG: a dot is a small blob smeared by compression, so the reader counts bright blobs
-(:func:`course_lib.data.counting_datasets.dots_from_annotation_image` with ``connected=True``); check the printed
+(:func:`course_lib.counting.datasets.dots_from_annotation_image` with ``connected=True``); check the printed
 counts against the images once (two touching dots would be counted as one).
 
-Prepared layout (what :func:`course_lib.data.counting_datasets.read_adipocyte` reads)::
+Prepared layout (what :func:`course_lib.counting.datasets.read_adipocyte` reads)::
 
     COURSE_DATA/adipocyte/images/<name>.jpeg, COURSE_DATA/adipocyte/annotations/<name>.jpeg
 """
@@ -33,7 +33,7 @@ sys.path.append(str(Path(__file__).resolve().parent))  # data_scripts/ is not a 
 import _counting_common as common  # noqa: E402
 
 from course_lib.config import data_dir  # noqa: E402
-from course_lib.data.counting_datasets import read_adipocyte  # noqa: E402
+from course_lib.counting.datasets import read_adipocyte  # noqa: E402
 
 URL = "https://github.com/ieee8023/countception/archive/refs/heads/master.zip"
 EXPECTED_PAIRS = 200

@@ -13,7 +13,7 @@ its mask, and that every image decodes. Usage::
     python data_scripts/bbbc005.py                       # download both zips to COURSE_DATA/bbbc005 and prepare
     python data_scripts/bbbc005.py --archive BBBC005_v1_images.zip --archive BBBC005_v1_ground_truth.zip
 
-Prepared layout (what :func:`course_lib.data.counting_datasets.read_bbbc005` reads); members of the zip whose path
+Prepared layout (what :func:`course_lib.counting.datasets.read_bbbc005` reads); members of the zip whose path
 contains ``ground_truth`` are masks::
 
     COURSE_DATA/bbbc005/images/SIMCEPImages_A05_C18_F1_s05_w1.TIF, ...
@@ -30,7 +30,7 @@ sys.path.append(str(Path(__file__).resolve().parent))  # data_scripts/ is not a 
 import _counting_common as common  # noqa: E402
 
 from course_lib.config import data_dir  # noqa: E402
-from course_lib.data.counting_datasets import parse_bbbc005_name, read_bbbc005  # noqa: E402
+from course_lib.counting.datasets import parse_bbbc005_name, read_bbbc005  # noqa: E402
 
 BASE_URL = "https://data.broadinstitute.org/bbbc/BBBC005"
 WELLS = [f"{row}{col:02d}" for row in "ABCDEFGHIJKLMNOP" for col in range(1, 25)]  # standard 384-well plate

@@ -16,7 +16,7 @@ If the download fails (or GitHub serves a Git LFS pointer instead of the zip, wh
 the repository zip instead, ``--url https://github.com/ieee8023/countception/archive/refs/heads/master.zip``, or
 pass a copy with ``--archive``: members are picked by file name, whatever folder holds them.
 
-Prepared layout (what :func:`course_lib.data.counting_datasets.read_bone_marrow` reads)::
+Prepared layout (what :func:`course_lib.counting.datasets.read_bone_marrow` reads)::
 
     COURSE_DATA/bone_marrow/BM_GRAZ_HE_0001_01_000.png, BM_GRAZ_HE_0001_01_dots_000.png, ...
 """
@@ -32,7 +32,7 @@ sys.path.append(str(Path(__file__).resolve().parent))  # data_scripts/ is not a 
 import _counting_common as common  # noqa: E402
 
 from course_lib.config import data_dir  # noqa: E402
-from course_lib.data.counting_datasets import MBM_NAME, read_bone_marrow  # noqa: E402
+from course_lib.counting.datasets import MBM_NAME, read_bone_marrow  # noqa: E402
 
 URL = "https://github.com/ieee8023/countception/raw/master/MBM_data.zip"
 # the 11 source images, as listed in the repository's MBM_data/ folder

@@ -10,7 +10,7 @@ agreement, so this script never downloads. The course uses the downsampled ``Che
     python data_scripts/chexpert.py --root COURSE_DATA/chexpert --resize 224
 
 Verification reads ``train.csv`` (and ``valid.csv`` if present) with
-:func:`course_lib.data.cxr_labels.read_chexpert`, prints images, patients, views and PA + lateral pairs, and
+:func:`course_lib.chest_xray.labels.read_chexpert`, prints images, patients, views and PA + lateral pairs, and
 checks that a seeded sample of the referenced JPEGs exists and decodes, naming every missing or corrupt file.
 """
 
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from course_lib.chest_xray.datasets import CHEXPERT_DIRS, find_table
+from course_lib.chest_xray.labels import read_chexpert
 from course_lib.config import data_dir
-from course_lib.data.cxr_datasets import CHEXPERT_DIRS, find_table
-from course_lib.data.cxr_labels import read_chexpert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helpers live beside this script
 import _cxr_common as common  # noqa: E402

@@ -9,7 +9,7 @@ needs a free Kaggle account, so this script never downloads without your token. 
 
 Extraction is safe: members with absolute paths, ``..`` or links are refused, and the archive's duplicate
 ``IDC_regular_ps50_idx5/`` copy is folded into the same ``<root>/<patient>/<class>/`` layout instead of
-doubling the disk space. After extraction :func:`course_lib.data.idc.scan_idc` reads every file name
+doubling the disk space. After extraction :func:`course_lib.histology.idc.scan_idc` reads every file name
 and the script prints the number of patients and patches per class.
 """
 
@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 from tqdm.auto import tqdm
 
 from course_lib.config import data_dir
-from course_lib.data.idc import class_counts, scan_idc
+from course_lib.histology.idc import class_counts, scan_idc
 
 DATASET = "paultimothymooney/breast-histopathology-images"
 ARCHIVE_NAME = "breast-histopathology-images.zip"

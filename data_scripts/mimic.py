@@ -8,7 +8,7 @@ use agreement, so this script never downloads. Usage::
     python data_scripts/mimic.py --root physionet.org/files/mimic-cxr-jpg/2.0.0 --partial --resize 224
 
 Verification reads ``mimic-cxr-2.0.0-metadata.csv.gz`` joined with ``-chexpert.csv.gz`` (and ``-split.csv.gz``)
-through :func:`course_lib.data.cxr_labels.read_mimic`, prints images, patients, views and PA + lateral pairs,
+through :func:`course_lib.chest_xray.labels.read_mimic`, prints images, patients, views and PA + lateral pairs,
 checks that a seeded sample of the referenced JPEGs exists and decodes, and, when PhysioNet's
 ``SHA256SUMS.txt`` is in the folder, that those files and the tables match their published SHA-256.
 """
@@ -19,9 +19,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from course_lib.chest_xray.datasets import MIMIC_PREFIX, find_table
+from course_lib.chest_xray.labels import read_mimic
 from course_lib.config import data_dir
-from course_lib.data.cxr_datasets import MIMIC_PREFIX, find_table
-from course_lib.data.cxr_labels import read_mimic
 from course_lib.data.download import file_hash
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helpers live beside this script

@@ -27,8 +27,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from course_lib.chest_xray.labels import read_nih
 from course_lib.config import data_dir
-from course_lib.data.cxr_labels import read_nih
 from course_lib.data.download import download
 from course_lib.data.sample_images import cxr_metadata_csv
 

@@ -7,7 +7,7 @@ CC BY-SA 4.0) is distributed by BIMCV after a short request form, so this script
     python data_scripts/padchest.py --root COURSE_DATA/padchest --extract   # unzip <N>.zip -> <N>/ safely
     python data_scripts/padchest.py --root COURSE_DATA/padchest --partial --resize 224
 
-Verification reads the label table with :func:`course_lib.data.cxr_labels.read_padchest`, prints images,
+Verification reads the label table with :func:`course_lib.chest_xray.labels.read_padchest`, prints images,
 patients, views and PA + lateral pairs, then checks that a seeded sample of the referenced images
 (``<ImageDir>/<ImageID>``) exists and decodes, naming every missing or corrupt file. ``--partial`` accepts a
 copy with only some of the image zips.
@@ -20,9 +20,9 @@ import sys
 import zipfile
 from pathlib import Path
 
+from course_lib.chest_xray.datasets import PADCHEST_CSV, find_table
+from course_lib.chest_xray.labels import read_padchest
 from course_lib.config import data_dir
-from course_lib.data.cxr_datasets import PADCHEST_CSV, find_table
-from course_lib.data.cxr_labels import read_padchest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helpers live beside this script
 import _cxr_common as common  # noqa: E402

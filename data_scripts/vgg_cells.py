@@ -11,7 +11,7 @@ the missing ones), that every image decodes, and counts the dots. Usage::
     python data_scripts/vgg_cells.py --url https://github.com/ieee8023/countception/raw/master/cells.zip
     python data_scripts/vgg_cells.py --archive cells.zip    # a copy you already have
 
-Prepared layout (what :func:`course_lib.data.counting_datasets.read_vgg_cells` reads)::
+Prepared layout (what :func:`course_lib.counting.datasets.read_vgg_cells` reads)::
 
     COURSE_DATA/vgg_cells/001cell.png, 001dots.png, ..., 200cell.png, 200dots.png
 """
@@ -27,7 +27,7 @@ sys.path.append(str(Path(__file__).resolve().parent))  # data_scripts/ is not a 
 import _counting_common as common  # noqa: E402
 
 from course_lib.config import data_dir  # noqa: E402
-from course_lib.data.counting_datasets import VGG_NAME, read_vgg_cells  # noqa: E402
+from course_lib.counting.datasets import VGG_NAME, read_vgg_cells  # noqa: E402
 
 URL = "http://www.robots.ox.ac.uk/~vgg/research/counting/cells.zip"
 NUMBERS = range(1, 201)  # 001 ... 200

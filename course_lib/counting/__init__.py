@@ -1,4 +1,12 @@
-"""Counting cells (chapter 3), one idea per module.
+"""Chapter 3: counting cells, one idea per module.
+
+Data:
+    :mod:`~course_lib.counting.synthetic_cells`   fluorescence cells with dots (easy, clustered, shifted lighting)
+    :mod:`~course_lib.counting.synthetic_nuclei`  H&E-like nuclei of three classes with dots per class
+    :mod:`~course_lib.counting.synthetic_wells`   a 96-well plate over time: growth per treatment, well images
+    :mod:`~course_lib.counting.datasets`          VGG cells, BBBC005, bone marrow, adipocytes: dots and counts
+
+Methods:
 
     :mod:`~course_lib.counting.classic`     threshold -> watershed -> count, and count errors (MAE, relative, bias)
     :mod:`~course_lib.counting.density`     Gaussian density targets (sum = count), Count-ception targets

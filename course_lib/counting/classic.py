@@ -10,7 +10,7 @@ The lecture's pipeline, as a lab would run it with scikit-image:
    apart) and a watershed on the negated distance, restricted to the blob, cut it along the necks.
 3. **Isolate and count.** Each watershed region is one cell; its centroid is the detection.
 
-The defaults were tuned once on the ``EASY`` preset of :mod:`course_lib.data.synthetic_cells` (cells of
+The defaults were tuned once on the ``EASY`` preset of :mod:`course_lib.counting.synthetic_cells` (cells of
 radius 4–6 px), exactly as a lab tunes a pipeline on the images it has: a grid over ``sigma`` in
 {0.5, 1, 1.5, 2} and ``min_distance`` in {2, ..., 7} on 60 validation images (``cell_dataset(60, EASY,
 seed=12345)``, seeds the tests do not use) picked ``sigma=0.5, min_distance=4`` (MAE 0.18 cells);

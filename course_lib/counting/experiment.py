@@ -4,7 +4,7 @@
     The classic threshold-watershed pipeline (:func:`~course_lib.counting.classic.classic_count`, its
     parameters tuned once on ``EASY`` images) against a :class:`~course_lib.counting.models.DensityFCN`
     (and optionally Count-ception), on the *same* held-out images of three conditions of
-    :mod:`course_lib.data.synthetic_cells`: ``EASY``, ``CLUSTERED`` and ``SHIFTED``.
+    :mod:`course_lib.counting.synthetic_cells`: ``EASY``, ``CLUSTERED`` and ``SHIFTED``.
 
     The density model's training distribution, stated so the comparison is fair:
 
@@ -31,7 +31,7 @@
 
 :func:`run_multiclass_experiment`
     A :class:`~course_lib.counting.models.DensityFCN` with ``1 + 3`` outputs (any nucleus, lymphocyte, normal
-    epithelial, malignant epithelial) on :mod:`course_lib.data.synthetic_nuclei`, trained with
+    epithelial, malignant epithelial) on :mod:`course_lib.counting.synthetic_nuclei`, trained with
     :class:`~course_lib.counting.multiclass.MultiClassDensityLoss`; per-class count errors, detection F1 and
     the confusion matrix of matched cells. Measured with ``MULTICLASS_QUICK`` (seed 0, 48 test tiles): count
     MAE any 0.62, lymphocyte 0.33, normal 0.59, malignant 0.47 nuclei per tile; detection F1 0.999; 99.6 % of
@@ -64,8 +64,8 @@ from course_lib.counting.models import (
 )
 from course_lib.counting.multiclass import MultiClassDensityLoss, confusion_matrix, match_and_classify
 from course_lib.counting.peaks import find_cells, localisation_scores
-from course_lib.data.synthetic_cells import CLUSTERED, EASY, SHIFTED, cell_dataset
-from course_lib.data.synthetic_nuclei import CLASSES, NucleiConfig, nuclei_dataset
+from course_lib.counting.synthetic_cells import CLUSTERED, EASY, SHIFTED, cell_dataset
+from course_lib.counting.synthetic_nuclei import CLASSES, NucleiConfig, nuclei_dataset
 
 __all__ = ["CountingSettings", "QUICK", "FULL", "run_counting_experiment", "MultiClassSettings", "MULTICLASS_QUICK",
            "MULTICLASS_FULL", "run_multiclass_experiment", "TEST_CONDITIONS"]
@@ -243,7 +243,7 @@ def run_multiclass_experiment(settings: MultiClassSettings | None = None, *, see
                               progress: bool = False) -> dict:
     """Count and classify lymphocytes, normal and malignant epithelial nuclei with one density channel each.
 
-    Training, validation and test tiles come from the same :class:`~course_lib.data.synthetic_nuclei.NucleiConfig`
+    Training, validation and test tiles come from the same :class:`~course_lib.counting.synthetic_nuclei.NucleiConfig`
     (disjoint seeds); training crops get flips. The peak threshold is chosen on validation tiles.
 
     Returns

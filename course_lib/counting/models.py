@@ -1,6 +1,6 @@
 """Networks that count by regression, their loss, their data, and their training loop.
 
-* :class:`DensityFCN` — a U-Net (:class:`course_lib.segmentation.unet.UNet`) that outputs a density map the
+* :class:`DensityFCN` — a U-Net (:class:`course_lib.histology.unet.UNet`) that outputs a density map the
   size of the image; ``count = sum``. Trained with the lecture's loss
   :math:`L = \\sum_{x,y} |F^{gt}(x, y) - F(I)(x, y)|` (:func:`l1_density_loss`).
 * :class:`CountCeptionNet` — Count-ception: no pooling, a receptive field of exactly ``window x window``
@@ -46,7 +46,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from course_lib.counting.density import count_from_density, countception_target, multiclass_density_maps
-from course_lib.segmentation.unet import UNet
+from course_lib.histology.unet import UNet
 from course_lib.training import History, fit
 
 __all__ = ["percentile_normalize", "DensityFCN", "CountCeptionNet", "l1_density_loss", "Lighting", "DensityDataset",
@@ -225,7 +225,7 @@ class Lighting:
 
     Microscopes differ in lamp power, exposure, stain strength and how evenly the field is lit; a counting
     net should not depend on them. The ranges are broad, generic choices; they were set knowing the ``SHIFTED``
-    preset of :mod:`course_lib.data.synthetic_cells` and span its lamp changes (its dim and out-of-focus cells
+    preset of :mod:`course_lib.counting.synthetic_cells` and span its lamp changes (its dim and out-of-focus cells
     are not imitated). With ``normalize_input`` the net undoes gain and offset itself; the ramp is what remains.
     """
 

@@ -51,7 +51,7 @@ def chest_radiograph_dicom() -> Path:
 
     The file is uncompressed, 16-bit (15 bits stored), 1955 × 1841, ``MONOCHROME1`` (bright means *less* X-ray:
     it must be inverted before display) and carries a VOI window. Read it with
-    :func:`course_lib.data.cxr_images.load_radiograph`.
+    :func:`course_lib.chest_xray.images.load_radiograph`.
     """
     return package_file("data_store", "data", "RG1_UNCI.dcm")
 

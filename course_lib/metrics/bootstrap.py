@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from course_lib.metrics._validate import as_binary, as_numpy, check_same_shape
+from course_lib.metrics.validate import as_binary, as_numpy, check_same_shape
 
 __all__ = ["ConfidenceInterval", "bootstrap_indices", "bootstrap_ci", "f1_of_resamples", "f1_bootstrap_ci",
            "paired_f1_difference"]

@@ -38,7 +38,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.segmentation import find_boundaries
 
-from course_lib.metrics._validate import as_numpy, check_same_shape
+from course_lib.metrics.validate import as_numpy, check_same_shape
 
 __all__ = ["boundary_pixels", "boundary_precision_recall", "boundary_f1"]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
-from course_lib.metrics._validate import as_binary, as_numpy, check_choice, check_same_shape
+from course_lib.metrics.validate import as_binary, as_numpy, check_choice, check_same_shape
 
 __all__ = ["f1_score", "auroc"]
 

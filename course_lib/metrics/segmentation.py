@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_lib.metrics._validate import as_binary, as_labels, as_numpy, check_choice, check_same_shape
+from course_lib.metrics.validate import as_binary, as_labels, as_numpy, check_choice, check_same_shape
 
 __all__ = [
     "confusion_counts",
