@@ -9,9 +9,9 @@ bone marrow copies) and extracts only ``adipocyte_data/``. No checksum is publis
 SHA-256, checks every member's CRC, pairs every image with its annotation (naming a lonely one), checks that there
 are 200 pairs, decodes every image and counts the cells. Usage::
 
-    python data_scripts/adipocyte.py --dry-run
-    python data_scripts/adipocyte.py                                 # download, prepare COURSE_DATA/adipocyte
-    python data_scripts/adipocyte.py --archive countception-master.zip
+    python -m data_scripts.adipocyte --dry-run
+    python -m data_scripts.adipocyte                                 # download, prepare COURSE_DATA/adipocyte
+    python -m data_scripts.adipocyte --archive countception-master.zip
 
 The annotations are JPEG: a dot is a small blob smeared by compression, so the reader counts bright blobs
 (:func:`course_lib.counting.datasets.dots_from_annotation_image` with ``connected=True``); check the printed
@@ -29,11 +29,9 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-sys.path.append(str(Path(__file__).resolve().parent))  # data_scripts/ is not a package: find the shared steps
-import _counting_common as common  # noqa: E402
-
 from course_lib.config import data_dir  # noqa: E402
 from course_lib.counting.datasets import read_adipocyte  # noqa: E402
+from data_scripts import counting_common as common
 
 URL = "https://github.com/ieee8023/countception/archive/refs/heads/master.zip"
 EXPECTED_PAIRS = 200

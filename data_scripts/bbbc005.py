@@ -9,9 +9,9 @@ name that does not match is an error that names it), checks that the plate is co
 both stains; the missing ones are named), that one well means one count and one blur level, that every F1 image has
 its mask, and that every image decodes. Usage::
 
-    python data_scripts/bbbc005.py --dry-run
-    python data_scripts/bbbc005.py                       # download both zips to COURSE_DATA/bbbc005 and prepare
-    python data_scripts/bbbc005.py --archive BBBC005_v1_images.zip --archive BBBC005_v1_ground_truth.zip
+    python -m data_scripts.bbbc005 --dry-run
+    python -m data_scripts.bbbc005                       # download both zips to COURSE_DATA/bbbc005 and prepare
+    python -m data_scripts.bbbc005 --archive BBBC005_v1_images.zip --archive BBBC005_v1_ground_truth.zip
 
 Prepared layout (what :func:`course_lib.counting.datasets.read_bbbc005` reads); members of the zip whose path
 contains ``ground_truth`` are masks::
@@ -26,11 +26,9 @@ import sys
 from collections import defaultdict
 from pathlib import Path, PurePosixPath
 
-sys.path.append(str(Path(__file__).resolve().parent))  # data_scripts/ is not a package: find the shared steps
-import _counting_common as common  # noqa: E402
-
 from course_lib.config import data_dir  # noqa: E402
 from course_lib.counting.datasets import parse_bbbc005_name, read_bbbc005  # noqa: E402
+from data_scripts import counting_common as common
 
 BASE_URL = "https://data.broadinstitute.org/bbbc/BBBC005"
 WELLS = [f"{row}{col:02d}" for row in "ABCDEFGHIJKLMNOP" for col in range(1, 25)]  # standard 384-well plate

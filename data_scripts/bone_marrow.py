@@ -8,9 +8,9 @@ Cohen et al. (2017, Count-ception) cut each of the 11 bone-marrow H&E images of 
 published: the script prints the archive's SHA-256, checks every member's CRC, names any of the 88 files that is
 missing, decodes every image and counts the dots. Usage::
 
-    python data_scripts/bone_marrow.py --dry-run
-    python data_scripts/bone_marrow.py                          # download MBM_data.zip, prepare COURSE_DATA/bone_marrow
-    python data_scripts/bone_marrow.py --archive MBM_data.zip   # or the repository zip (countception-master.zip)
+    python -m data_scripts.bone_marrow --dry-run
+    python -m data_scripts.bone_marrow                          # download MBM_data.zip, prepare COURSE_DATA/bone_marrow
+    python -m data_scripts.bone_marrow --archive MBM_data.zip   # or the repository zip (countception-master.zip)
 
 If the download fails (or GitHub serves a Git LFS pointer instead of the zip, which then fails the zip check), take
 the repository zip instead, ``--url https://github.com/ieee8023/countception/archive/refs/heads/master.zip``, or
@@ -28,11 +28,9 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-sys.path.append(str(Path(__file__).resolve().parent))  # data_scripts/ is not a package: find the shared steps
-import _counting_common as common  # noqa: E402
-
 from course_lib.config import data_dir  # noqa: E402
 from course_lib.counting.datasets import MBM_NAME, read_bone_marrow  # noqa: E402
+from data_scripts import counting_common as common
 
 URL = "https://github.com/ieee8023/countception/raw/master/MBM_data.zip"
 # the 11 source images, as listed in the repository's MBM_data/ folder

@@ -4,10 +4,10 @@ The CAMELYON data (Litjens et al. 2018, CC0) is in the AWS Open Data bucket ``ca
 readable over plain HTTPS without an account. Each slide is a pyramidal TIFF of 0.5-4 GB; tumour
 slides come with ASAP XML annotations (polygons in level-0 pixels). Usage::
 
-    python data_scripts/camelyon.py download --dry-run                   # what would be fetched, no network
-    python data_scripts/camelyon.py download --slides tumor_001 normal_001
-    python data_scripts/camelyon.py download --list-file my_slides.txt   # one slide name per line
-    python data_scripts/camelyon.py patches COURSE_DATA/camelyon16/images/tumor_001.tif \\
+    python -m data_scripts.camelyon download --dry-run                   # what would be fetched, no network
+    python -m data_scripts.camelyon download --slides tumor_001 normal_001
+    python -m data_scripts.camelyon download --list-file my_slides.txt   # one slide name per line
+    python -m data_scripts.camelyon patches COURSE_DATA/camelyon16/images/tumor_001.tif \\
         --xml COURSE_DATA/camelyon16/annotations/tumor_001.xml --level 2 --patch-size 256
 
 Downloads go through :func:`course_lib.data.download.download` (``.part`` file, resume, progress) and are

@@ -5,9 +5,9 @@ rule-based report labeler) is distributed by the Stanford AIMI centre after regi
 agreement, so this script never downloads. The course uses the downsampled ``CheXpert-v1.0-small`` (about
 11 GB of ~320 px JPEGs). Usage::
 
-    python data_scripts/chexpert.py                                        # the access steps
-    python data_scripts/chexpert.py --root COURSE_DATA/chexpert --archive CheXpert-v1.0-small.zip
-    python data_scripts/chexpert.py --root COURSE_DATA/chexpert --resize 224
+    python -m data_scripts.chexpert                                        # the access steps
+    python -m data_scripts.chexpert --root COURSE_DATA/chexpert --archive CheXpert-v1.0-small.zip
+    python -m data_scripts.chexpert --root COURSE_DATA/chexpert --resize 224
 
 Verification reads ``train.csv`` (and ``valid.csv`` if present) with
 :func:`course_lib.chest_xray.labels.read_chexpert`, prints images, patients, views and PA + lateral pairs, and
@@ -25,9 +25,8 @@ import pandas as pd
 from course_lib.chest_xray.datasets import CHEXPERT_DIRS, find_table
 from course_lib.chest_xray.labels import read_chexpert
 from course_lib.config import data_dir
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helpers live beside this script
-import _cxr_common as common  # noqa: E402
+from course_lib.data.archives import safe_extract
+from data_scripts import cxr_common as common
 
 PAGE = "https://stanfordmlgroup.github.io/competitions/chexpert/"
 AIMI = "https://stanfordaimi.azurewebsites.net/"
@@ -42,9 +41,9 @@ def instructions(root: Path) -> str:
    Agreement, and open the CheXpert dataset page.
 2. Download CheXpert-v1.0-small.zip (about 11 GB, ~320 px JPEGs; the full-resolution CheXpert-v1.0 works too).
 3. Extract it safely (no path escapes) into {root}:
-       python data_scripts/chexpert.py --root {root} --archive ~/Downloads/CheXpert-v1.0-small.zip
+       python -m data_scripts.chexpert --root {root} --archive ~/Downloads/CheXpert-v1.0-small.zip
 4. Verify (and optionally write 224 px copies):
-       python data_scripts/chexpert.py --root {root} --resize 224
+       python -m data_scripts.chexpert --root {root} --resize 224
    Layout the course reads: {root}/CheXpert-v1.0-small/train.csv and
    {root}/CheXpert-v1.0-small/train/patient00001/study1/view1_frontal.jpg (paths in the CSV are relative to {root}).
 """
@@ -72,9 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         if args.archive is not None:
-            if not args.archive.is_file():
-                raise FileNotFoundError(f"archive {args.archive} not found")
-            n = common.safe_extract_zip(args.archive, args.root, progress=not args.no_progress)
+            n = safe_extract(args.archive, args.root, progress=not args.no_progress)
             print(f"{args.archive.name}: {n} files extracted to {args.root}")
         frame = read_tables(args.root)
     except (FileNotFoundError, ValueError) as error:

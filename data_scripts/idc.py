@@ -3,9 +3,9 @@
 The dataset is on Kaggle (``paultimothymooney/breast-histopathology-images``, about 3.1 GB zipped) and
 needs a free Kaggle account, so this script never downloads without your token. Usage::
 
-    python data_scripts/idc.py                          # the exact steps for your machine
-    python data_scripts/idc.py --download               # with a Kaggle API token: runs the kaggle CLI
-    python data_scripts/idc.py --archive archive.zip    # verify the zip, extract to COURSE_DATA/idc, check it
+    python -m data_scripts.idc                          # the exact steps for your machine
+    python -m data_scripts.idc --download               # with a Kaggle API token: runs the kaggle CLI
+    python -m data_scripts.idc --archive archive.zip    # verify the zip, extract to COURSE_DATA/idc, check it
 
 Extraction is safe: members with absolute paths, ``..`` or links are refused, and the archive's duplicate
 ``IDC_regular_ps50_idx5/`` copy is folded into the same ``<root>/<patient>/<class>/`` layout instead of
@@ -18,15 +18,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import stat
 import subprocess
 import sys
-import zipfile
 from pathlib import Path, PurePosixPath
 
-from tqdm.auto import tqdm
-
 from course_lib.config import data_dir
+from course_lib.data.archives import safe_extract, verify_archive
 from course_lib.histology.idc import class_counts, scan_idc
 
 DATASET = "paultimothymooney/breast-histopathology-images"
@@ -62,78 +59,19 @@ Kaggle API token: {token}
        {" ".join(download_command(dest))}
    or, without the CLI, click "Download" on the dataset page and save the zip as {archive}
 4. Verify, extract and check:
-       python data_scripts/idc.py --archive {archive} --dest {dest}
+       python -m data_scripts.idc --archive {archive} --dest {dest}
 """
 
 
-def verify_archive(archive: Path, *, crc: bool = True) -> int:
-    """Check that ``archive`` is a complete zip whose members all pass their CRC; return the member count.
-
-    Raises
-    ------
-    FileNotFoundError
-        No file at ``archive``.
-    ValueError
-        Not a zip (truncated or corrupt download) or a member fails its CRC check; names the member.
-    """
-    archive = Path(archive)
-    if not archive.is_file():
-        raise FileNotFoundError(f"archive {archive} not found")
-    if not zipfile.is_zipfile(archive):
-        raise ValueError(f"{archive} is not a zip archive (truncated or corrupt download?); download it again")
-    with zipfile.ZipFile(archive) as zf:
-        if crc:
-            bad = zf.testzip()  # reads every member: a minute for the full 3 GB archive
-            if bad is not None:
-                raise ValueError(f"{archive}: member {bad!r} is corrupt (CRC mismatch); download the archive again")
-        return len(zf.infolist())
+def fold_duplicate(path: PurePosixPath) -> PurePosixPath | None:
+    """Where a member goes under the dataset folder: the duplicate folder's copy lands on the same file."""
+    parts = path.parts[1:] if path.parts and path.parts[0] == DUPLICATE_PREFIX else path.parts
+    return PurePosixPath(*parts) if parts else None
 
 
-def _target(dest: Path, name: str) -> Path | None:
-    """Where member ``name`` goes under ``dest``, folding the duplicate folder; raises on unsafe names."""
-    path = PurePosixPath(name.replace("\\", "/"))
-    if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
-        raise ValueError(f"unsafe member {name!r} in archive: absolute path or '..' (path traversal); refusing")
-    parts = path.parts
-    if parts and parts[0] == DUPLICATE_PREFIX:
-        parts = parts[1:]
-    if not parts:
-        return None
-    target = dest.joinpath(*parts)
-    if not target.resolve().is_relative_to(dest.resolve()):
-        raise ValueError(f"unsafe member {name!r} in archive: it would be written outside {dest}")
-    return target
-
-
-def safe_extract(archive: Path, dest: Path, *, progress: bool = True) -> int:
-    """Extract ``archive`` into ``dest`` safely; return the number of files written (duplicates once).
-
-    Raises
-    ------
-    ValueError
-        A member with an absolute path, ``..``, a drive letter or a symbolic link. Nothing is written then.
-    """
-    dest = Path(dest)
-    with zipfile.ZipFile(archive) as zf:
-        members = zf.infolist()
-        targets = []
-        for info in members:  # check everything before writing anything
-            if stat.S_ISLNK(info.external_attr >> 16):
-                raise ValueError(f"unsafe member {info.filename!r} in archive: symbolic link; refusing")
-            targets.append(_target(dest, info.filename))
-        dest.mkdir(parents=True, exist_ok=True)
-        written = 0
-        for info, target in tqdm(list(zip(members, targets, strict=True)), desc="extracting", unit="file",
-                                 disable=not progress):
-            if target is None or info.is_dir():
-                continue
-            if target.is_file() and target.stat().st_size == info.file_size:
-                continue  # the duplicate copy, or a previous run
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
-            written += 1
-    return written
+def extract(archive: Path, dest: Path, *, progress: bool = True) -> int:
+    """Extract the Kaggle zip into ``dest`` safely, each patient once; return the number of files written."""
+    return safe_extract(archive, dest, select=fold_duplicate, duplicates="first", progress=progress)
 
 
 def check_layout(root: Path) -> dict:
@@ -166,9 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         print(instructions(args.dest))
         return 0
     try:
-        n = verify_archive(args.archive, crc=not args.skip_crc)
-        print(f"{args.archive}: zip with {n} members, {'CRC not checked' if args.skip_crc else 'all CRCs OK'}")
-        written = safe_extract(args.archive, args.dest, progress=not args.no_progress)
+        if not args.skip_crc:
+            n = verify_archive(args.archive, progress=not args.no_progress)
+            print(f"{args.archive}: {n} files, all CRCs OK")
+        written = extract(args.archive, args.dest, progress=not args.no_progress)
         print(f"extracted {written} files to {args.dest}")
         summary = check_layout(args.dest)
     except (FileNotFoundError, ValueError) as error:

@@ -4,8 +4,8 @@ MIMIC-CXR-JPG (Johnson et al. 2019; 377,110 JPEGs of 65,379 patients, 227,827 st
 and NegBio labels per study) needs a credentialed PhysioNet account, human-subjects training and a signed data
 use agreement, so this script never downloads. Usage::
 
-    python data_scripts/mimic.py                                         # the access steps
-    python data_scripts/mimic.py --root physionet.org/files/mimic-cxr-jpg/2.0.0 --partial --resize 224
+    python -m data_scripts.mimic                                         # the access steps
+    python -m data_scripts.mimic --root physionet.org/files/mimic-cxr-jpg/2.0.0 --partial --resize 224
 
 Verification reads ``mimic-cxr-2.0.0-metadata.csv.gz`` joined with ``-chexpert.csv.gz`` (and ``-split.csv.gz``)
 through :func:`course_lib.chest_xray.labels.read_mimic`, prints images, patients, views and PA + lateral pairs,
@@ -23,9 +23,7 @@ from course_lib.chest_xray.datasets import MIMIC_PREFIX, find_table
 from course_lib.chest_xray.labels import read_mimic
 from course_lib.config import data_dir
 from course_lib.data.download import file_hash
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helpers live beside this script
-import _cxr_common as common  # noqa: E402
+from data_scripts import cxr_common as common
 
 PAGE = "https://physionet.org/content/mimic-cxr-jpg/2.0.0/"
 FILES = "https://physionet.org/files/mimic-cxr-jpg/2.0.0/"
@@ -48,7 +46,7 @@ def instructions(root: Path) -> str:
        wget -r -N -c -np --user <you> --ask-password {FILES}files/p10/
    wget writes into ./physionet.org/files/mimic-cxr-jpg/2.0.0/; move it to {root} or pass it as --root.
 4. Verify (and optionally write 224 px copies); --partial when you took only some patient folders:
-       python data_scripts/mimic.py --root {root} --partial --resize 224
+       python -m data_scripts.mimic --root {root} --partial --resize 224
    Layout the course reads: {root}/{MIMIC_PREFIX}metadata.csv.gz, {MIMIC_PREFIX}chexpert.csv.gz,
    {MIMIC_PREFIX}split.csv.gz and {root}/files/p10/p10000032/s50414267/<dicom_id>.jpg
 """

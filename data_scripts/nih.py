@@ -6,10 +6,10 @@ https://nihcc.app.box.com/v/ChestXray-NIHCC. The archive links below are the one
 folder's ``batch_download_zips.py``; the MD5 sums are those NIH publishes in ``FAQ_CHESTXRAY.pdf`` (Q07).
 Usage::
 
-    python data_scripts/nih.py --dry-run               # what would be fetched, no network
-    python data_scripts/nih.py                         # all 12 archives into COURSE_DATA/nih (resumes)
-    python data_scripts/nih.py --archives 1 2 --partial  # a first 10 % of the images, to start with
-    python data_scripts/nih.py --no-download --resize 224  # an existing copy: verify and write 224 px PNGs
+    python -m data_scripts.nih --dry-run               # what would be fetched, no network
+    python -m data_scripts.nih                         # all 12 archives into COURSE_DATA/nih (resumes)
+    python -m data_scripts.nih --archives 1 2 --partial  # a first 10 % of the images, to start with
+    python -m data_scripts.nih --no-download --resize 224  # an existing copy: verify and write 224 px PNGs
 
 Each archive goes through :func:`course_lib.data.download.download` (``.part`` file, HTTP resume, MD5
 check), then every member is read once (gzip CRC) and extracted after a safety check (no absolute paths,
@@ -29,11 +29,10 @@ from pathlib import Path
 
 from course_lib.chest_xray.labels import read_nih
 from course_lib.config import data_dir
+from course_lib.data.archives import safe_extract, verify_archive
 from course_lib.data.download import download
 from course_lib.data.sample_images import cxr_metadata_csv
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helpers live beside this script
-import _cxr_common as common  # noqa: E402
+from data_scripts import cxr_common as common
 
 BOX_FOLDER = "https://nihcc.app.box.com/v/ChestXray-NIHCC"
 CSV_NAME = "Data_Entry_2017_v2020.csv"
@@ -104,8 +103,8 @@ def fetch(numbers, dest: Path, *, keep: bool = False, progress: bool = True) -> 
         archive = dest / "archives" / name
         print(f"{name}: downloading {url}")
         download(url, archive, checksum=md5, algorithm="md5", progress=progress)
-        files = common.verify_tar(archive, progress=progress)
-        written = common.safe_extract_tar(archive, dest, progress=progress)
+        files = verify_archive(archive, progress=progress)
+        written = safe_extract(archive, dest, progress=progress)
         print(f"{name}: MD5 OK, {files} files, {written} extracted to {dest / 'images'}")
         _done_marker(dest, name).touch()
         if not keep:

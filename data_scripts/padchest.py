@@ -3,9 +3,9 @@
 PadChest (Bustos et al. 2020; 160,861 images of 67,625 patients, PA, lateral, AP; 16-bit PNG; about 1 TB;
 CC BY-SA 4.0) is distributed by BIMCV after a short request form, so this script never downloads. Usage::
 
-    python data_scripts/padchest.py                                   # the access steps
-    python data_scripts/padchest.py --root COURSE_DATA/padchest --extract   # unzip <N>.zip -> <N>/ safely
-    python data_scripts/padchest.py --root COURSE_DATA/padchest --partial --resize 224
+    python -m data_scripts.padchest                                   # the access steps
+    python -m data_scripts.padchest --root COURSE_DATA/padchest --extract   # unzip <N>.zip -> <N>/ safely
+    python -m data_scripts.padchest --root COURSE_DATA/padchest --partial --resize 224
 
 Verification reads the label table with :func:`course_lib.chest_xray.labels.read_padchest`, prints images,
 patients, views and PA + lateral pairs, then checks that a seeded sample of the referenced images
@@ -23,9 +23,8 @@ from pathlib import Path
 from course_lib.chest_xray.datasets import PADCHEST_CSV, find_table
 from course_lib.chest_xray.labels import read_padchest
 from course_lib.config import data_dir
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helpers live beside this script
-import _cxr_common as common  # noqa: E402
+from course_lib.data.archives import safe_extract
+from data_scripts import cxr_common as common
 
 PAGE = "https://bimcv.cipf.es/bimcv-projects/padchest/"
 
@@ -40,9 +39,9 @@ def instructions(root: Path) -> str:
    <N>.zip for N = 0..50 and 54 (each a few thousand 16-bit PNGs, about 1 TB in total). One or two zips are
    enough to try the course's multi-view models (then use --partial below).
 3. Put them all in one folder, e.g. {root}, and extract the zips safely (no path escapes) into <N>/:
-       python data_scripts/padchest.py --root {root} --extract
+       python -m data_scripts.padchest --root {root} --extract
 4. Verify (and optionally write 224 px copies, much faster to train on):
-       python data_scripts/padchest.py --root {root} --partial --resize 224
+       python -m data_scripts.padchest --root {root} --partial --resize 224
    Layout the course reads: {root}/{PADCHEST_CSV[0]}[.gz] and {root}/<ImageDir>/<ImageID>.
 """
 
@@ -59,7 +58,7 @@ def extract_zips(root: Path, *, progress: bool = True) -> int:
         with zipfile.ZipFile(archive) as zf:
             names = [n for n in zf.namelist() if not n.endswith("/")]
         nested = bool(names) and all(n.startswith(f"{archive.stem}/") for n in names)
-        n = common.safe_extract_zip(archive, root if nested else root / archive.stem, progress=progress)
+        n = safe_extract(archive, root if nested else root / archive.stem, progress=progress)
         print(f"{archive.name}: {n} files extracted")
         written += n
     return written

@@ -6,10 +6,10 @@ repository (``cells.zip``) and on Academic Torrents (b32305598175bb8e03c5f350e96
 published: the script prints the archive's SHA-256, checks every member's CRC, that all 200 pairs are there (naming
 the missing ones), that every image decodes, and counts the dots. Usage::
 
-    python data_scripts/vgg_cells.py --dry-run              # what would be fetched, no network
-    python data_scripts/vgg_cells.py                        # download to COURSE_DATA/vgg_cells and prepare
-    python data_scripts/vgg_cells.py --url https://github.com/ieee8023/countception/raw/master/cells.zip
-    python data_scripts/vgg_cells.py --archive cells.zip    # a copy you already have
+    python -m data_scripts.vgg_cells --dry-run              # what would be fetched, no network
+    python -m data_scripts.vgg_cells                        # download to COURSE_DATA/vgg_cells and prepare
+    python -m data_scripts.vgg_cells --url https://github.com/ieee8023/countception/raw/master/cells.zip
+    python -m data_scripts.vgg_cells --archive cells.zip    # a copy you already have
 
 Prepared layout (what :func:`course_lib.counting.datasets.read_vgg_cells` reads)::
 
@@ -23,11 +23,9 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-sys.path.append(str(Path(__file__).resolve().parent))  # data_scripts/ is not a package: find the shared steps
-import _counting_common as common  # noqa: E402
-
 from course_lib.config import data_dir  # noqa: E402
 from course_lib.counting.datasets import VGG_NAME, read_vgg_cells  # noqa: E402
+from data_scripts import counting_common as common
 
 URL = "http://www.robots.ox.ac.uk/~vgg/research/counting/cells.zip"
 NUMBERS = range(1, 201)  # 001 ... 200

@@ -83,7 +83,7 @@ def idc_root() -> Path:
 def _check_root(root) -> Path:
     root = Path(idc_root() if root is None else root)
     if not root.is_dir():
-        raise FileNotFoundError(f"IDC dataset folder {root} not found; run `python data_scripts/idc.py` for the "
+        raise FileNotFoundError(f"IDC dataset folder {root} not found; run `python -m data_scripts.idc` for the "
                                 "download steps (Kaggle account needed), then point `root` or COURSE_DATA at it")
     return root
 

@@ -1,7 +1,7 @@
 """Helpers shared by the chest X-ray scripts (nih.py, padchest.py, chexpert.py, mimic.py).
 
-Safe extraction of tar and zip archives (nothing is written when any member has an absolute path, ``..``, a
-drive letter, or is a link or device), verification that referenced images exist and decode, and a resized
+Verification that referenced images exist and decode (archives themselves are verified and extracted by
+:mod:`course_lib.data.archives`: nothing is written when any member is unsafe), and a resized
 copy under ``<root>/resized_<S>/`` with the same relative paths, which
 :mod:`course_lib.chest_xray.datasets` picks up by itself.
 """
@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tarfile
-import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -27,101 +24,6 @@ from course_lib.chest_xray.labels import LATERAL_VIEWS, pair_views
 RESIZE_CHOICES = (224, 256)
 SHOW = 20  # names listed per problem kind; the counts are always complete
 
-
-def _safe_target(dest: Path, name: str) -> Path:
-    """Where archive member ``name`` goes under ``dest``; raises on names that would escape it."""
-    path = PurePosixPath(name.replace("\\", "/"))
-    if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
-        raise ValueError(f"unsafe member {name!r} in archive: absolute path or '..' (path traversal); refusing")
-    target = dest.joinpath(*path.parts)
-    if not target.resolve().is_relative_to(dest.resolve()):
-        raise ValueError(f"unsafe member {name!r} in archive: it would be written outside {dest}")
-    return target
-
-
-def safe_extract_tar(archive, dest, *, progress: bool = True) -> int:
-    """Extract a (gzipped) tar into ``dest`` after checking every member; return the number of files written.
-
-    Files already present with the right size are skipped (a re-run after an interruption).
-
-    Raises
-    ------
-    ValueError
-        A member with an absolute path, ``..``, a drive letter, or a symbolic/hard link, device or FIFO.
-        Nothing is written then. Also a truncated or corrupt archive (names it).
-    """
-    archive, dest = Path(archive), Path(dest)
-    try:
-        with tarfile.open(archive) as tar:
-            members = tar.getmembers()  # reads the whole index: a truncated archive fails here
-            targets = []
-            for info in members:  # check everything before writing anything
-                if not (info.isfile() or info.isdir()):
-                    raise ValueError(f"unsafe member {info.name!r} in archive: link, device or FIFO; refusing")
-                targets.append(_safe_target(dest, info.name))
-            dest.mkdir(parents=True, exist_ok=True)
-            written = 0
-            for info, target in tqdm(list(zip(members, targets, strict=True)), desc=f"extracting {archive.name}",
-                                     unit="file", disable=not progress):
-                if info.isdir() or (target.is_file() and target.stat().st_size == info.size):
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with tar.extractfile(info) as src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out)
-                written += 1
-    except (tarfile.TarError, EOFError, OSError) as error:
-        raise ValueError(f"{archive}: corrupt or truncated archive ({error}); download it again") from error
-    return written
-
-
-def verify_tar(archive, *, progress: bool = True) -> int:
-    """Read every member of a tar(.gz) to its end (this checks the gzip CRC); return the number of files.
-
-    Raises
-    ------
-    ValueError
-        Truncated or corrupt archive, naming it.
-    """
-    archive = Path(archive)
-    files = 0
-    try:
-        with tarfile.open(archive) as tar, tqdm(desc=f"checking {archive.name}", unit="file",
-                                                disable=not progress) as bar:
-            for info in tar:
-                if info.isfile():
-                    with tar.extractfile(info) as member:
-                        while member.read(1 << 20):
-                            pass
-                    files += 1
-                    bar.update()
-    except (tarfile.TarError, EOFError, OSError) as error:
-        raise ValueError(f"{archive}: corrupt or truncated archive ({error}); download it again") from error
-    return files
-
-
-def safe_extract_zip(archive, dest, *, progress: bool = True) -> int:
-    """Extract a zip into ``dest`` after checking every member (as :func:`safe_extract_tar`)."""
-    archive, dest = Path(archive), Path(dest)
-    if not zipfile.is_zipfile(archive):
-        raise ValueError(f"{archive} is not a zip archive (truncated or corrupt download?); download it again")
-    with zipfile.ZipFile(archive) as zf:
-        members = zf.infolist()
-        targets = []
-        for info in members:
-            if (info.external_attr >> 16) & 0o170000 == 0o120000:  # S_IFLNK
-                raise ValueError(f"unsafe member {info.filename!r} in archive: symbolic link; refusing")
-            targets.append(_safe_target(dest, info.filename))
-        dest.mkdir(parents=True, exist_ok=True)
-        written = 0
-        for info, target in tqdm(list(zip(members, targets, strict=True)), desc=f"extracting {archive.name}",
-                                 unit="file", disable=not progress):
-            if info.is_dir() or (target.is_file() and target.stat().st_size == info.file_size):
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
-            written += 1
-    return written
 
 
 def verify_images(root, paths, *, sample: int = 500, seed: int = 0, progress: bool = True) -> dict:

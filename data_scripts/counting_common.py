@@ -15,10 +15,7 @@ members go where; everything else lives here so the four behave the same:
 from __future__ import annotations
 
 import argparse
-import shutil
-import stat
 import sys
-import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
@@ -26,6 +23,7 @@ from typing import NamedTuple
 from tqdm.auto import tqdm
 
 from course_lib.counting.datasets import read_image
+from course_lib.data.archives import safe_extract, verify_archive
 from course_lib.data.download import download, file_hash
 
 Select = Callable[[PurePosixPath], "str | None"]  # archive member -> path relative to dest, or None to skip
@@ -69,79 +67,6 @@ def dry_run(archives: Iterable[Archive], folder: Path, dest: Path, layout: str) 
     print(f"would extract {layout} into {dest}")
 
 
-def verify_archive(archive: Path, *, crc: bool = True) -> int:
-    """Check that ``archive`` is a complete zip whose members pass their CRC; return the member count.
-
-    Raises
-    ------
-    FileNotFoundError
-        No file at ``archive``.
-    ValueError
-        Not a zip (truncated or corrupt download), or a member fails its CRC; names the member.
-    """
-    archive = Path(archive)
-    if not archive.is_file():
-        raise FileNotFoundError(f"archive {archive} not found")
-    if not zipfile.is_zipfile(archive):
-        raise ValueError(f"{archive} is not a zip archive (truncated or corrupt download?); download it again")
-    with zipfile.ZipFile(archive) as zf:
-        if crc:
-            bad = zf.testzip()
-            if bad is not None:
-                raise ValueError(f"{archive}: member {bad!r} is corrupt (CRC mismatch); download the archive again")
-        return len(zf.infolist())
-
-
-def _member_path(info: zipfile.ZipInfo) -> PurePosixPath:
-    """The member's path, or ValueError when it is absolute, climbs out with '..', has a drive, or is a link."""
-    name = info.filename
-    if stat.S_ISLNK(info.external_attr >> 16):
-        raise ValueError(f"unsafe member {name!r} in archive: symbolic link; refusing the archive")
-    path = PurePosixPath(name.replace("\\", "/"))
-    if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
-        raise ValueError(f"unsafe member {name!r} in archive: absolute path or '..' (path traversal); refusing")
-    return path
-
-
-def safe_extract(archive: Path, dest: Path, select: Select, *, progress: bool = True) -> int:
-    """Write the members that ``select`` keeps to ``dest / select(member)``; return how many files were written.
-
-    Every member is checked before anything is written. A file already there with the member's size is kept
-    (a re-run does not write it again).
-
-    Raises
-    ------
-    ValueError
-        A member with an absolute path, ``..``, a drive letter or a symbolic link (nothing is written), or two
-        members that ``select`` sends to the same file.
-    """
-    dest = Path(dest)
-    with zipfile.ZipFile(archive) as zf:
-        plan, seen = [], {}
-        for info in zf.infolist():
-            path = _member_path(info)  # raises on any unsafe member, kept or not
-            if info.is_dir():
-                continue
-            relative = select(path)
-            if relative is None:
-                continue
-            target = dest / relative
-            if not target.resolve().is_relative_to(dest.resolve()):
-                raise ValueError(f"unsafe member {info.filename!r}: it would be written outside {dest}")
-            if target in seen:
-                raise ValueError(f"members {seen[target]!r} and {info.filename!r} would both be written to {target}")
-            seen[target] = info.filename
-            plan.append((info, target))
-        written = 0
-        for info, target in tqdm(plan, desc="extracting", unit="file", disable=not progress):
-            if target.is_file() and target.stat().st_size == info.file_size:
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
-            written += 1
-    return written
-
 
 def corrupt_images(paths: Iterable[Path], *, progress: bool = True) -> list[str]:
     """Decode every image; return ``"<name>: <why>"`` for each that does not decode."""
@@ -179,9 +104,12 @@ def run(args: argparse.Namespace, archives: list[Archive], select: Select, layou
     try:
         paths = args.archive or fetch(archives, folder, progress=progress)
         for path in paths:
-            n = verify_archive(path, crc=not args.skip_crc)
-            print(f"{path}: zip with {n} members, {'CRC not checked' if args.skip_crc else 'all CRCs OK'}")
-            written = safe_extract(path, args.dest, select, progress=progress)
+            if args.skip_crc:
+                print(f"{path}: CRC check skipped")
+            else:
+                n = verify_archive(path, progress=progress)
+                print(f"{path}: {n} files, all CRCs OK")
+            written = safe_extract(path, args.dest, select=select, progress=progress)
             print(f"extracted {written} files from {path.name} to {args.dest}")
         problems, summary = check(args.dest, not args.skip_decode, progress)
     except (FileNotFoundError, ValueError, ConnectionError) as error:
