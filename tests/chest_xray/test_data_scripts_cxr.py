@@ -184,7 +184,7 @@ def test_tar_extraction_refuses_links_and_devices(tmp_path, kind):
         info = tarfile.TarInfo("images/ok.png")
         info.type, info.linkname = kind, "/etc/passwd"
         tar.addfile(info)
-    with pytest.raises(ValueError, match=r"unsafe member 'images/ok\.png' in archive: (symbolic link|hard link|device or FIFO)"):
+    with pytest.raises(ValueError, match=r"unsafe member 'images/ok\.png' in archive: (symbolic|hard) link|device"):
         safe_extract(archive, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
 
