@@ -26,6 +26,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from course_lib.results import to_markdown
+from course_lib.tools import exercises as exercise_tools
 
 # Seconds per cell. Quick-mode cells take at most about a minute on 2 cores, so a cell still running after
 # 300 s has stalled; full mode trains for long in one cell.
@@ -45,16 +46,25 @@ class NotebookRun:
 
 
 def _failing_cell(nb: nbformat.NotebookNode) -> tuple[int, str]:
+    """Index in the committed notebook and a description (first line) of the first cell with an error output."""
     for index, cell in enumerate(nb.cells):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                return index, cell.source
+                injected = cell.metadata.get(exercise_tools.INJECTED_KEY)
+                if injected:
+                    return injected["verifies"], "the blank against its check"
+                source = cell.source.strip()
+                return exercise_tools.original_index(nb, index), source.splitlines()[0] if source else ""
     return -1, ""
 
 
 def execute_notebook(path: Path, *, timeout: int | None = None, mode: str = "quick",
-                     retries: int = 1) -> NotebookRun:
+                     retries: int = 1, exercises: str = "solutions") -> NotebookRun:
     """Run one notebook in ``mode`` and return the executed notebook and its recorded results.
+
+    Exercise cells (see :mod:`course_lib.tools.exercises`) run with their solutions in place. With
+    ``exercises="verify"`` (the notebook tests) each check is also run against the blank, in the same kernel, and
+    must fail with a message. Either way the returned notebook holds the solutions and no injected cell.
 
     A cell that times out or a kernel that dies is retried on a fresh kernel, from the top, up to ``retries``
     times: now and then a Jupyter kernel stops answering its client for good (both sides idle), a known
@@ -68,7 +78,7 @@ def execute_notebook(path: Path, *, timeout: int | None = None, mode: str = "qui
     timeout = DEFAULT_TIMEOUT[mode] if timeout is None else timeout
     for attempt in range(retries + 1):
         try:
-            return _execute_once(Path(path), timeout=timeout, mode=mode)
+            return _execute_once(Path(path), timeout=timeout, mode=mode, exercises=exercises)
         except NotebookFailed as error:
             if not isinstance(error.__cause__, (CellTimeoutError, DeadKernelError)) or attempt == retries:
                 raise
@@ -76,9 +86,12 @@ def execute_notebook(path: Path, *, timeout: int | None = None, mode: str = "qui
     raise AssertionError("unreachable")
 
 
-def _execute_once(path: Path, *, timeout: int, mode: str) -> NotebookRun:
+def _execute_once(path: Path, *, timeout: int, mode: str, exercises: str) -> NotebookRun:
     path = Path(path)
-    nb = nbformat.read(path, as_version=4)
+    try:
+        nb = exercise_tools.prepare(nbformat.read(path, as_version=4), exercises, path.name)
+    except exercise_tools.ExerciseStructureError as error:
+        raise NotebookFailed(str(error)) from error
     with tempfile.TemporaryDirectory() as tmp:
         results_file = Path(tmp) / "results.jsonl"
         env = {"COURSE_MODE": mode, "COURSE_RESULTS": str(results_file), "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
@@ -90,11 +103,11 @@ def _execute_once(path: Path, *, timeout: int, mode: str) -> NotebookRun:
                                     resources={"metadata": {"path": str(path.parent)}})
             client.execute()
         except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
-            index, source = _failing_cell(nb)
-            first_line = source.strip().splitlines()[0] if source.strip() else ""
+            index, first_line = _failing_cell(nb)
             summary = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
             raise NotebookFailed(f"{path.name}: cell {index} ({first_line!r}) failed: {summary}") from error
         finally:
+            exercise_tools.strip_injected(nb)
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)
@@ -124,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=None,
                         help="seconds per cell (default: 300 in quick mode, 3600 in full mode)")
     parser.add_argument("--mode", default=os.environ.get("COURSE_MODE", "quick"), choices=("quick", "full"))
+    parser.add_argument("--exercises", default="solutions", choices=("solutions", "verify"),
+                        help="run exercises with their solutions (default), or also check each blank fails its check")
     args = parser.parse_args(argv)
 
     missing = [str(p) for p in args.notebooks if not p.is_file()]
@@ -134,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     for k, path in enumerate(args.notebooks, start=1):
         print(f"[{k}/{len(args.notebooks)}] {path.name} ({args.mode} mode) ...", flush=True)
         try:
-            run = execute_notebook(path, timeout=args.timeout, mode=args.mode)
+            run = execute_notebook(path, timeout=args.timeout, mode=args.mode, exercises=args.exercises)
         except NotebookFailed as error:
             print(f"FAILED {error}", file=sys.stderr)
             return 1
