@@ -5,6 +5,22 @@ For every notebook: run it top to bottom on a fresh kernel (nbclient), write the
 :func:`course_lib.results.record`. At the end write ``results.json`` and ``results.md``.
 On the first failing cell, stop and exit non-zero naming the notebook and the cell.
 
+Widget cells and the lost wake-up. nbclient (0.11.0, the newest) answers each ``jupyter.widget`` Output model with
+a mimic of a front end that, for every output captured by the widget (every ``interact``/``interactive`` cell
+captures its function's prints and figures), sends a ``comm_msg`` back on the shell channel. It sends from the task
+that reads IOPub while another task awaits the cell's ``execute_reply`` with an asyncio ``poll`` on that same shell
+socket, and jupyter_client's ``Session.send`` sends through a blocking shadow of the asyncio socket. That send makes
+libzmq process the socket's pending commands, which consumes the edge-triggered ``ZMQ_FD`` wake-up of an
+``execute_reply`` that has just arrived, and pyzmq's asyncio layer never hears of the send, so it does not re-check
+the socket: the poll sleeps until its timeout (the whole cell timeout, 300 s in quick mode), then finds the reply
+that was there all along and goes on as if nothing happened (jupyter/nbclient#312, jupyter/nbconvert#2029). The
+kernel is not involved, which is why pinning ipykernel did not help. The runner does not install that mimic
+(``widget_registry`` is emptied), so nothing but the execute request is ever sent on the shell socket and the race
+cannot happen; a widget's captured output lands in the cell's outputs, where the static build shows it. Each run
+also compares, per cell, the client's time with the kernel's own (from the message timestamps) and warns when a
+cell waited more than ``STALL_WARN_SECONDS`` after the kernel had finished; ``benchmarks/bench_runner_stall.py``
+measures it on every widget cell of the course.
+
 Usage::
 
     python -m course_lib.tools.run_course --out build notebooks/*.ipynb
@@ -19,6 +35,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -31,10 +48,28 @@ from course_lib.tools import exercises as exercise_tools
 # Seconds per cell. Quick-mode cells take at most about a minute on 2 cores, so a cell still running after
 # 300 s has stalled; full mode trains for long in one cell.
 DEFAULT_TIMEOUT = {"quick": 300, "full": 3600}
+# A cell whose client-side time exceeds the kernel's own time by more than this waited for nothing (a lost reply).
+# Normal overhead per cell is well under a second; the whole-run budget of issue 14 is 10 s outside cells.
+STALL_WARN_SECONDS = 10.0
 
 
 class NotebookFailed(RuntimeError):
     """A cell of a notebook raised; the message names the notebook and the cell."""
+
+
+@dataclass(frozen=True)
+class CellTiming:
+    """One executed code cell: ``index`` in the executed notebook (injected cells included), the client's wall
+    time from sending the request to having every output, and the kernel's time from going busy to replying."""
+
+    index: int
+    client_seconds: float
+    kernel_seconds: float
+
+    @property
+    def waited(self) -> float:
+        """Seconds the client spent on this cell beyond what the kernel needed."""
+        return self.client_seconds - self.kernel_seconds
 
 
 @dataclass
@@ -43,6 +78,58 @@ class NotebookRun:
     seconds: float
     results: list[dict] = field(default_factory=list)
     notebook: nbformat.NotebookNode | None = None
+    cells: list[CellTiming] = field(default_factory=list)
+
+    @property
+    def cell_seconds(self) -> float:
+        """Kernel time summed over the cells."""
+        return sum(c.kernel_seconds for c in self.cells)
+
+    @property
+    def outside_seconds(self) -> float:
+        """Wall time not spent executing cells: kernel start and stop, messaging, and any wasted wait."""
+        return self.seconds - self.cell_seconds
+
+
+def _kernel_seconds(cell: nbformat.NotebookNode) -> float:
+    """The kernel's own time for an executed cell, from the timestamps nbclient records (``record_timing``)."""
+    times = cell.metadata.get("execution", {})
+    start, end = times.get("iopub.status.busy"), times.get("shell.execute_reply")
+    if not (start and end):
+        return 0.0
+    parse = lambda stamp: datetime.fromisoformat(stamp.replace("Z", "+00:00"))  # noqa: E731
+    return max(0.0, (parse(end) - parse(start)).total_seconds())
+
+
+def make_client(nb: nbformat.NotebookNode, *, timeout: int, cwd: Path, timings: list[CellTiming] | None = None
+                ) -> NotebookClient:
+    """The nbclient client the runner uses: no Output-widget mimic (see the module docstring), per-cell timings.
+
+    Parameters
+    ----------
+    nb : nbformat.NotebookNode
+        The notebook to execute (changed in place by the client).
+    timeout : int
+        Seconds per cell.
+    cwd : Path
+        Working directory of the kernel.
+    timings : list of CellTiming, optional
+        Filled with one entry per executed code cell.
+    """
+    started: dict[int, float] = {}
+
+    def on_execute(cell, cell_index, **_):
+        started[cell_index] = time.perf_counter()
+
+    def on_executed(cell, cell_index, **_):
+        if timings is not None and cell_index in started:
+            client_seconds = time.perf_counter() - started.pop(cell_index)
+            timings.append(CellTiming(cell_index, client_seconds, _kernel_seconds(cell)))
+
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}},
+                            record_timing=True, on_cell_execute=on_execute, on_cell_executed=on_executed)
+    client.widget_registry = {}  # no front-end mimic: it sends on the shell socket while the reply is awaited
+    return client
 
 
 def _failing_cell(nb: nbformat.NotebookNode) -> tuple[int, str]:
@@ -97,11 +184,9 @@ def _execute_once(path: Path, *, timeout: int, mode: str, exercises: str) -> Not
         env = {"COURSE_MODE": mode, "COURSE_RESULTS": str(results_file), "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)  # the kernel inherits the environment of this process
-        start = time.perf_counter()
+        start, timings = time.perf_counter(), []
         try:
-            client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                    resources={"metadata": {"path": str(path.parent)}})
-            client.execute()
+            make_client(nb, timeout=timeout, cwd=path.parent, timings=timings).execute()
         except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
             index, first_line = _failing_cell(nb)
             summary = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
@@ -117,7 +202,12 @@ def _execute_once(path: Path, *, timeout: int, mode: str, exercises: str) -> Not
         results = []
         if results_file.exists():
             results = [json.loads(line) for line in results_file.read_text().splitlines() if line.strip()]
-    return NotebookRun(path, seconds, results, nb)
+    for timing in timings:
+        if timing.waited > STALL_WARN_SECONDS:
+            print(f"    warning: {path.name}: a cell waited {timing.waited:.0f} s after its kernel had finished "
+                  f"(kernel {timing.kernel_seconds:.1f} s, client {timing.client_seconds:.1f} s)",
+                  file=sys.stderr, flush=True)
+    return NotebookRun(path, seconds, results, nb, timings)
 
 
 def write_outputs(run: NotebookRun, out_dir: Path) -> None:
@@ -155,15 +245,19 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         write_outputs(run, args.out)
         all_results.extend(run.results)
-        timings.append((path.name, run.seconds))
-        print(f"    ok in {run.seconds:.1f} s, {len(run.results)} results", flush=True)
+        timings.append((path.name, run.seconds, run.cell_seconds))
+        print(f"    ok in {run.seconds:.1f} s ({run.cell_seconds:.1f} s in cells, "
+              f"{run.outside_seconds:.1f} s outside), {len(run.results)} results", flush=True)
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(all_results, indent=2) + "\n")
-    timing_rows = "\n".join(f"| {name} | {seconds:.1f} |" for name, seconds in timings)
+    timing_rows = "\n".join(f"| {name} | {seconds:.1f} | {inside:.1f} | {seconds - inside:.1f} |"
+                            for name, seconds, inside in timings)
     (args.out / "results.md").write_text(
         f"# Course results ({args.mode} mode)\n\n{to_markdown(all_results)}\n"
-        f"## Notebook run times\n\n| notebook | seconds |\n|---|---:|\n{timing_rows}\n"
+        "## Notebook run times\n\nWall time, the kernel's time in cells, and the rest (kernel start and stop, "
+        "messaging).\n\n"
+        f"| notebook | seconds | in cells | outside cells |\n|---|---:|---:|---:|\n{timing_rows}\n"
     )
     print(f"wrote {args.out / 'results.json'} ({len(all_results)} results) and {args.out / 'results.md'}")
     return 0
