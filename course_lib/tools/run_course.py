@@ -133,15 +133,22 @@ def make_client(nb: nbformat.NotebookNode, *, timeout: int, cwd: Path, timings: 
 
 
 def _failing_cell(nb: nbformat.NotebookNode) -> tuple[int, str]:
-    """Index in the committed notebook and a description (first line) of the first cell with an error output."""
+    """Index in the committed notebook and a description (first line) of the first cell with an error output, or
+    else of the cell left running (a timeout or a dead kernel: nbclient started its timing record, never ended it)."""
+    def described(index: int, cell) -> tuple[int, str]:
+        injected = cell.metadata.get(exercise_tools.INJECTED_KEY)
+        if injected:
+            return injected["verifies"], "the blank against its check"
+        source = cell.source.strip()
+        return exercise_tools.original_index(nb, index), source.splitlines()[0] if source else ""
+
     for index, cell in enumerate(nb.cells):
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                injected = cell.metadata.get(exercise_tools.INJECTED_KEY)
-                if injected:
-                    return injected["verifies"], "the blank against its check"
-                source = cell.source.strip()
-                return exercise_tools.original_index(nb, index), source.splitlines()[0] if source else ""
+        if any(output.get("output_type") == "error" for output in cell.get("outputs", [])):
+            return described(index, cell)
+    for index, cell in enumerate(nb.cells):
+        times = cell.get("metadata", {}).get("execution")
+        if cell.cell_type == "code" and times is not None and "shell.execute_reply" not in times:
+            return described(index, cell)
     return -1, ""
 
 
@@ -189,7 +196,8 @@ def _execute_once(path: Path, *, timeout: int, mode: str, exercises: str) -> Not
             make_client(nb, timeout=timeout, cwd=path.parent, timings=timings).execute()
         except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
             index, first_line = _failing_cell(nb)
-            summary = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+            lines = str(error).strip().splitlines() or [type(error).__name__]
+            summary = lines[0] if isinstance(error, CellTimeoutError) else lines[-1]  # the timeout ends with the source
             raise NotebookFailed(f"{path.name}: cell {index} ({first_line!r}) failed: {summary}") from error
         finally:
             exercise_tools.strip_injected(nb)
