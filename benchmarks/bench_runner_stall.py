@@ -12,15 +12,19 @@ filled in), each widget cell repeated ``--copies`` times (default 50) in place. 
 
 Exit status 1 if a run spends more than ``--budget`` seconds outside cells or a widget cell waited more than
 ``run_course.STALL_WARN_SECONDS``. ``--mimic`` puts back nbclient's Output-widget mimic, which the runner leaves
-out, to show the stall it causes (use a short ``--timeout``: each stall waits the whole cell timeout). Run::
+out, to show the stall it causes (use a short ``--timeout``: each stall waits the whole cell timeout).
+``--synthetic N`` instead runs a minimal ``interact`` cell (a slider and a print, like ch02b's) N times, 20 cells
+per fresh kernel, with and without the mimic, with a 5 s cell timeout, and counts the cells that waited for it::
 
     .venv/bin/python benchmarks/bench_runner_stall.py                      # every widget cell, 50 times
     .venv/bin/python benchmarks/bench_runner_stall.py --only ch02b --mimic --timeout 20
+    .venv/bin/python benchmarks/bench_runner_stall.py --synthetic 300
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import re
 import sys
@@ -51,16 +55,20 @@ def repeated_notebook(nb: nbformat.NotebookNode, copies: int) -> tuple[nbformat.
         cell = copy.deepcopy(cell)
         cell.metadata.pop("tags", None)  # a cut-off exercise triple must not be parsed again
         repeats = copies if k in targets else 1
-        for _ in range(repeats):
+        for j in range(repeats):
             if k in targets:
                 widget_indices.add(len(cells))
-            cells.append(copy.deepcopy(cell))
+            repeat = copy.deepcopy(cell)
+            if j and "id" in repeat:
+                repeat["id"] = f"{repeat['id'][:50]}-r{j}"  # cell ids must stay unique
+            cells.append(repeat)
     out = copy.deepcopy(filled)
     out.cells = cells
     return out, widget_indices
 
 
-def put_back_the_mimic() -> None:
+@contextlib.contextmanager
+def mimic_put_back(active: bool = True):
     """Make the runner's client install nbclient's Output-widget mimic again (for the comparison)."""
     make_client = run_course.make_client
 
@@ -69,7 +77,41 @@ def put_back_the_mimic() -> None:
         client.widget_registry = {"@jupyter-widgets/output": {"OutputModel": OutputWidget}}
         return client
 
-    run_course.make_client = with_mimic
+    if active:
+        run_course.make_client = with_mimic
+    try:
+        yield
+    finally:
+        run_course.make_client = make_client
+
+
+SYNTHETIC_CELL = """import ipywidgets as widgets
+def tradeoff(quantile=0.8):
+    print(f"quantile {quantile:.2f}")
+widgets.interact(tradeoff, quantile=widgets.FloatSlider(0.8, min=0.5, max=0.99, step=0.01));"""
+
+
+def synthetic(copies: int, timeout: int = 5, per_kernel: int = 20) -> None:
+    """The minimal interact cell ``copies`` times, ``per_kernel`` cells per fresh kernel, with and without the mimic:
+    count the cells that waited for the timeout."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SYNTHETIC_CELL) for _ in range(per_kernel)],
+                                  metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "synthetic_interact.ipynb"
+        nbformat.write(nb, path)
+        for mimic in (True, False):
+            cells, stalls, wall, outside = 0, 0, 0.0, []
+            with mimic_put_back(mimic):
+                for _ in range(max(1, copies // per_kernel)):
+                    run = run_course.execute_notebook(path, timeout=timeout, mode="quick", retries=0)
+                    cells += len(run.cells)
+                    stalls += sum(c.waited > timeout / 2 for c in run.cells)
+                    wall += run.seconds
+                    outside.append(run.outside_seconds)
+            print(f"{'with' if mimic else 'without'} the mimic: {stalls} of {cells} interact cells waited for the "
+                  f"{timeout} s timeout; {len(outside)} kernels, wall {wall:.1f} s, outside cells per run: "
+                  f"max {max(outside):.1f} s, mean {sum(outside) / len(outside):.1f} s", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,9 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: the runner's)")
     parser.add_argument("--budget", type=float, default=10.0, help="seconds a run may spend outside cells")
     parser.add_argument("--mimic", action="store_true", help="put nbclient's Output-widget mimic back")
+    parser.add_argument("--synthetic", type=int, default=0, help="only the minimal interact cell, N times")
     args = parser.parse_args(argv)
+    if args.synthetic:
+        synthetic(args.synthetic)
+        return 0
     if args.mimic:
-        put_back_the_mimic()
+        mimic_put_back().__enter__()
 
     paths = [p for p in sorted((ROOT / "notebooks").glob("*.ipynb")) if args.only in p.name]
     rows, failed = [], False

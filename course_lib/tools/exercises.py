@@ -298,7 +298,8 @@ def static_problems(nb: nbformat.NotebookNode, name: str = "notebook") -> list[s
     """What is wrong with the committed notebook's exercises, without running it (empty list: nothing).
 
     Checks: the triples' structure; every blank parses, only defines things (def, class, import, assignment) and
-    raises ``NotImplementedError`` with a message; no non-trivial line of any solution (see :func:`solution_lines`)
+    raises ``NotImplementedError`` with a message; each solution defines every name its blank defines; no
+    non-trivial line of any solution (see :func:`solution_lines`)
     appears in a code cell of the notebook, except a line the exercise's own blank already gives.
     """
     try:
@@ -331,6 +332,10 @@ def static_problems(nb: nbformat.NotebookNode, name: str = "notebook") -> list[s
         except SyntaxError as error:
             problems.append(f"{name}: solution in cell {ex.solution_index} does not parse: {error}")
             continue
+        missing = [n for n in ex.names if n not in defined_names(ex.solution)]
+        if missing:
+            problems.append(f"{name}: the solution in cell {ex.solution_index} does not define {missing}, which the "
+                            f"blank in cell {ex.blank_index} defines")
         given = {line.strip() for line in ex.blank.splitlines()}
         for line in lines:
             if line in code_lines and line not in given:

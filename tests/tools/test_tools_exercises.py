@@ -100,6 +100,12 @@ def test_a_blank_must_raise_not_implemented_and_only_define_things():
     assert ex.static_problems(notebook(*triple(blank=empty)), "tiny.ipynb")
 
 
+def test_a_solution_must_define_what_its_blank_defines():
+    renamed = SOLUTION.replace("def double(x):", "def twice(x):")
+    [problem] = ex.static_problems(notebook(*triple(solution=reveal(renamed))), "tiny.ipynb")
+    assert "does not define ['double']" in problem and "cell 0" in problem
+
+
 def _verify_in_process(blank, check, solution=SOLUTION):
     """Run the solution, the check and the injected verification in one namespace, as the kernel would."""
     namespace = {}
