@@ -144,19 +144,25 @@ def find_exercises(nb: nbformat.NotebookNode, name: str = "notebook") -> list[Ex
 
 
 def defined_names(source: str) -> list[str]:
-    """Names bound at the top level of ``source`` (def, class, assignment targets, imports), in order."""
+    """Names ``source`` binds in the scope it runs in (def, class, imports, assignment, loop, with and except
+    targets, also inside if/for/try blocks; not inside functions, classes or comprehensions), in order."""
     names: list[str] = []
-    for node in ast.parse(source).body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.append(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names += [(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"]
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.With)):
-            targets = node.targets if isinstance(node, ast.Assign) else [
-                getattr(node, "target", None)] + [i.optional_vars for i in getattr(node, "items", [])]
-            for target in targets:
-                if target is not None:
-                    names += [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
+    scopes = (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.append(child.name)
+            elif isinstance(child, (ast.Import, ast.ImportFrom)):
+                names.extend((a.asname or a.name).split(".")[0] for a in child.names if a.name != "*")
+            elif not isinstance(child, scopes):
+                if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
+                    names.append(child.id)
+                elif isinstance(child, ast.ExceptHandler) and child.name:
+                    names.append(child.name)
+                visit(child)
+
+    visit(ast.parse(source))
     return list(dict.fromkeys(names))
 
 

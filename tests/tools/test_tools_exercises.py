@@ -100,6 +100,14 @@ def test_a_blank_must_raise_not_implemented_and_only_define_things():
     assert ex.static_problems(notebook(*triple(blank=empty)), "tiny.ipynb")
 
 
+def test_defined_names_finds_every_binding_of_the_cell_scope():
+    source = ("import numpy as np\nfrom os import path as p\nx, (y, z) = 1, (2, 3)\nif x:\n    w = 4\n"
+              "for k in range(2):\n    pass\ntry:\n    pass\nexcept ValueError as err:\n    pass\n"
+              "with open('f') as handle:\n    pass\nclass C:\n    inner = 1\n"
+              "def f(a):\n    local = a\nsquares = [i * i for i in range(3)]")
+    assert ex.defined_names(source) == ["np", "p", "x", "y", "z", "w", "k", "err", "handle", "C", "f", "squares"]
+
+
 def test_a_solution_must_define_what_its_blank_defines():
     renamed = SOLUTION.replace("def double(x):", "def twice(x):")
     [problem] = ex.static_problems(notebook(*triple(solution=reveal(renamed))), "tiny.ipynb")
