@@ -287,13 +287,14 @@ def _docstring_lines(tree: ast.AST) -> set[int]:
 
 
 def solution_lines(solution: str) -> list[str]:
-    """The non-trivial code lines of a solution, stripped: not a comment, import, def/class line or docstring,
-    and at least :data:`MIN_LEAK_CHARS` characters long."""
+    """The non-trivial code lines of a solution, stripped: not a comment, import, def/class line, block header
+    (``with torch.no_grad():``; the answer is in the block) or docstring, and at least :data:`MIN_LEAK_CHARS`
+    characters long."""
     skip = _docstring_lines(ast.parse(solution))
     out = []
     for number, line in enumerate(solution.splitlines(), start=1):
         text = line.strip()
-        if (number in skip or len(text) < MIN_LEAK_CHARS
+        if (number in skip or len(text) < MIN_LEAK_CHARS or text.split("#")[0].rstrip().endswith(":")
                 or text.startswith(("#", "import ", "from ", "def ", "async def ", "class ", "@"))):
             continue
         out.append(text)

@@ -87,6 +87,9 @@ def test_a_solution_line_leaked_into_a_code_cell_is_reported():
     assert "cell 2" in problem and "cell 3" in problem and "doubled_value_of_x = x + x" in problem
     # the docstring and the def line are given by the blank: not a leak; short lines are too generic to count
     assert ex.solution_lines(SOLUTION) == ["doubled_value_of_x = x + x  # twice", "return doubled_value_of_x"]
+    with_block = SOLUTION.replace("    doubled_value_of_x", "    with contextlib.nullcontext():  # no-op\n"
+                                  "        doubled_value_of_x")
+    assert ex.solution_lines(with_block) == ex.solution_lines(SOLUTION)  # a block header is not the answer
 
 
 def test_a_blank_must_raise_not_implemented_and_only_define_things():
