@@ -69,7 +69,8 @@ def nbgrader(args: list[str], course: Path, env: dict) -> None:
 
 
 def scores(course: Path) -> dict:
-    from course_lib.tools.grading.gradebook import db_url, scores as gradebook_scores
+    from course_lib.tools.grading.gradebook import db_url
+    from course_lib.tools.grading.gradebook import scores as gradebook_scores
 
     return {k: round(v[0], 3) for k, v in gradebook_scores(db_url(course)).items()}
 

@@ -75,7 +75,8 @@ def discover(source: Path, known: dict[str, list[str]], work: Path) -> tuple[lis
             if entry.is_dir() and entry.name in known:
                 jobs.append(Job(student, entry.name, str(entry)))
             elif entry.is_file() and entry.suffix == ".ipynb" and entry.stem in by_notebook:
-                jobs.append(Job(student, by_notebook[entry.stem], _stage(entry, work, student, by_notebook[entry.stem])))
+                assignment = by_notebook[entry.stem]
+                jobs.append(Job(student, assignment, _stage(entry, work, student, assignment)))
             elif entry.is_dir():
                 rejected.append(Outcome(student, entry.name, "rejected", f"no assignment called {entry.name!r}"))
             elif entry.suffix == ".ipynb":
@@ -136,7 +137,8 @@ def grade_class(course_dir: Path = ROOT, assignments: list[str] | None = None, *
         todo, rejected = self_jobs(self_notebooks, known, work, course_dir), []
     else:
         todo, rejected = discover(Path(source) if source else course_dir / "submitted", known, work)
-    todo = [j for j in todo if (not assignments or j.assignment in assignments) and (not students or j.student in students)]
+    todo = [j for j in todo
+            if (not assignments or j.assignment in assignments) and (not students or j.student in students)]
     rejected = [o for o in rejected if not students or o.student in students]
     if not todo and not rejected:
         where = "the given notebooks" if self_notebooks is not None else (source or course_dir / "submitted")

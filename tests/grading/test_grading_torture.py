@@ -27,6 +27,17 @@ WRONG = {"precision": "    return 0.25\n", "iou": "    return 0.25\n", "dice": "
          "soft_dice_loss": "    return (logits * 0).sum()\n", "mean_dice": "    return 0.25\n"}
 
 
+FAKE_NUMPY = """
+
+class _Fake:
+    def __getattr__(self, name):
+        return lambda *a, **k: True
+
+
+np = _Fake()
+"""
+
+
 def _body(code: str, indent: str = "    ") -> str:
     return "".join(indent + line + "\n" for line in code.strip("\n").split("\n"))
 
@@ -62,7 +73,7 @@ except Exception as error:
         "blank": (None, None),
         # one looping function called by three test cells: the first timeout is paid once
         "infinite_loop": ({**bodies, "precision": _body("while True:\n    pass"),
-                           "iou": _body("return precision(pred, target) * 0 + 1 / 3 if False else precision(pred, target)"),
+                           "iou": _body("return precision(pred, target)"),
                            "dice": _body("return precision(pred, target)")}, None),
         "os_exit": ({**bodies, "precision": _body("import os\nos._exit(1)")}, None),
         "segfault": ({**bodies, "iou": _body("import ctypes\nctypes.string_at(0)")}, None),
@@ -72,10 +83,9 @@ except Exception as error:
         "patches_isclose": ({**wrong, "precision": _body(
             "import math, numpy, torch\nmath.isclose = numpy.isclose = numpy.allclose = lambda *a, **k: True\n"
             "torch.allclose = lambda *a, **k: True\nreturn 0.25")}, None),
-        "patches_helpers": ({**wrong, "iou": _body("return 0.25") + "\n\nclass _Fake:\n    def __getattr__(self, name):\n"
-                             "        return lambda *a, **k: True\n\n\nnp = _Fake()\n"}, None),
-        "patches_during_test": ({**wrong, "dice": _body("import numpy\nnumpy.isclose = lambda *a, **k: True\nreturn 0.25")},
-                                None),
+        "patches_helpers": ({**wrong, "iou": _body("return 0.25") + FAKE_NUMPY}, None),
+        "patches_during_test": ({**wrong, "dice": _body(
+            "import numpy\nnumpy.isclose = lambda *a, **k: True\nreturn 0.25")}, None),
         "prints_hidden_tests": ({**bodies, "precision": _body(
             "print(get_ipython().user_ns['In'][-1])\n") + bodies["precision"]}, None),
         "imports_reference": ({**bodies, "soft_dice_loss": _body(

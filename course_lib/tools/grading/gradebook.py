@@ -62,7 +62,7 @@ def merge_submission(course_db: str, worker_db: str, assignment: str, student: s
         graded = source.find_submission(assignment, student)
         target.update_or_create_student(student)
         kwargs = {"timestamp": graded.timestamp} if graded.timestamp else {}
-        submission = target.update_or_create_submission(assignment, student, **kwargs)
+        target.update_or_create_submission(assignment, student, **kwargs)
         for nb in graded.notebooks:
             mine = target.find_submission_notebook(nb.name, assignment, student)
             mine.late_submission_penalty = nb.late_submission_penalty
