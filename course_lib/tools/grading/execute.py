@@ -244,6 +244,8 @@ def scrub(text: str, lines: list[str]) -> str:
 class ScrubHiddenTests(Preprocessor):
     """Remove hidden test code from every output of the notebook (run before ClearHiddenTests)."""
 
+    enabled = Bool(True)  # nbconvert preprocessors are off unless enabled
+
     def preprocess(self, nb, resources):
         lines = hidden_lines(nb)
         if not lines:
