@@ -75,10 +75,11 @@ except Exception as error:
         "infinite_loop": ({**bodies, "precision": _body("while True:\n    pass"),
                            "iou": _body("return precision(pred, target)"),
                            "dice": _body("return precision(pred, target)")}, None),
-        "os_exit": ({**bodies, "precision": _body("import os\nos._exit(1)")}, None),
-        "segfault": ({**bodies, "iou": _body("import ctypes\nctypes.string_at(0)")}, None),
-        "memory_hog": ({**bodies, "dice": _body("x = bytearray(64 * 2**30)\nreturn 1.0")}, None),
-        "sys_exit": ({**bodies, "precision": _body("import sys\nsys.exit(0)")}, None),
+        # four ways to die, one per exercise: os._exit, a segfault, a memory hog, sys.exit
+        "crashes": ({**bodies, "precision": _body("import os\nos._exit(1)"),
+                     "iou": _body("import ctypes\nctypes.string_at(0)"),
+                     "dice": _body("x = bytearray(64 * 2**30)\nreturn 1.0"),
+                     "mean_dice": _body("import sys\nsys.exit(0)")}, None),
         "attacks_disk": ({**wrong, "precision": attacks + WRONG["precision"]}, None),
         "patches_isclose": ({**wrong, "precision": _body(
             "import math, numpy, torch\nmath.isclose = numpy.isclose = numpy.allclose = lambda *a, **k: True\n"
@@ -92,39 +93,29 @@ except Exception as error:
             "from course_lib.metrics import soft_dice_loss as reference\n"
             "return reference(logits if logits.ndim > 2 else logits[:, None], target if target.ndim > 2 "
             "else target[:, None], smooth=smooth)")}, None),
-        "hidden_marker": ({**bodies, "dice": "    # ### BEGIN HIDDEN TESTS\n" + bodies["dice"]}, None),
         "never_idle": ({**bodies, "precision": _body(
             "get_ipython().kernel._publish_status = lambda *a, **k: None") + bodies["precision"]}, None),
     }
     out = {}
     for student, (b, _) in cases.items():
         out[student] = make_submission(release, b)
-    # structural damage, starting from the correct submission
-    nb = make_submission(release, bodies)
-    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_dice"]
-    out["deleted_test_cell"] = nb
+    # structural damage to a correct submission: a deleted test cell, a test cell turned into markdown, a
+    # duplicated grade id, the literal hidden-test marker in an answer and 50 MB of outputs
+    nb = make_submission(release, {**bodies, "dice": "    # ### BEGIN HIDDEN TESTS\n" + bodies["dice"]})
+    by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
+    dup = by_id["test_precision"].copy()
+    dup.source = "assert True"
+    by_id["test_iou"].cell_type = "markdown"
+    by_id["test_iou"].pop("outputs", None)
+    by_id["test_iou"].pop("execution_count", None)
+    by_id["imports"].outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * (50 * 2**20))]
+    nb.cells = [c for c in nb.cells if c is not by_id["test_dice"]] + [dup]
+    out["damaged"] = nb
     nb = make_submission(release, wrong)
     for c in nb.cells:
         if c.metadata.get("nbgrader", {}).get("grade_id") == "test_precision":
             c.source = "print('precision: visible checks passed')"
     out["edited_locked_cell"] = nb
-    nb = make_submission(release, bodies)
-    for c in nb.cells:
-        if c.metadata.get("nbgrader", {}).get("grade_id") == "test_iou":
-            c.cell_type = "markdown"
-            c.pop("outputs", None)
-            c.pop("execution_count", None)
-    out["changed_cell_type"] = nb
-    nb = make_submission(release, bodies)
-    dup = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_dice").copy()
-    dup.source = "assert True"
-    nb.cells.append(dup)
-    out["duplicated_grade_id"] = nb
-    nb = make_submission(release, bodies)
-    nb.cells[-1 if nb.cells[-1].cell_type == "code" else 2].setdefault("outputs", [])
-    code = next(c for c in nb.cells if c.cell_type == "code")
-    code.outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * (50 * 2**20))]
-    out["outputs_50mb"] = nb
     return out
 
 
@@ -136,23 +127,17 @@ EXPECTED = {
     "blank": (ZERO, []),
     "infinite_loop": ({**FULL, "test_precision": 0, "test_iou": 0, "test_dice": 0},
                       [f"test_precision: timed out after {TIMEOUT} s", "test_iou: timed out after 10 s"]),
-    "os_exit": ({**FULL, "test_precision": 0}, ["test_precision: the kernel died"]),
-    "segfault": ({**FULL, "test_iou": 0}, ["test_iou: the kernel died"]),
-    "memory_hog": ({**FULL, "test_dice": 0}, []),
-    "sys_exit": ({**FULL, "test_precision": 0}, []),
+    "crashes": ({**ZERO, "test_soft_dice_loss": 3}, ["test_precision: the kernel died", "test_iou: the kernel died"]),
     "attacks_disk": (ZERO, []),
     "patches_isclose": (ZERO, ["restored", "math.isclose"]),
     "patches_helpers": (ZERO, ["notebook.np"]),
     "patches_during_test": (ZERO, ["test_dice: patched numpy.isclose while the test ran"]),
     "prints_hidden_tests": (FULL, ["reads the notebook's own input history"]),
     "imports_reference": ({**FULL, "test_soft_dice_loss": 0}, ["imports course_lib.metrics"]),
-    "hidden_marker": (FULL, ["nbgrader marker (neutralised)"]),
     "never_idle": (FULL, []),
-    "deleted_test_cell": (FULL, ["'test_dice' was deleted (restored"]),
+    "damaged": (FULL, ["'test_dice' was deleted (restored", "'test_iou' was changed to markdown (restored)",
+                       "'test_precision' appears twice", "nbgrader marker (neutralised)"]),
     "edited_locked_cell": (ZERO, ["locked cell 'test_precision' was edited (restored)"]),
-    "changed_cell_type": (FULL, ["'test_iou' was changed to markdown (restored)"]),
-    "duplicated_grade_id": (FULL, ["'test_dice' appears twice"]),
-    "outputs_50mb": (FULL, []),
     "renamed_notebook": (FULL, ["graded as ch02_segmentation_metrics.ipynb (renamed notebook)"]),
     "invalid_json": (None, ["not valid JSON"]),
     "empty_file": (None, ["empty file"]),
@@ -241,7 +226,7 @@ def test_looping_function_pays_the_full_timeout_once(torture):
 
 def test_forced_regrade_gives_identical_scores(torture):
     course = torture["course"]
-    again = ["correct", "infinite_loop", "os_exit", "patches_during_test"]
+    again = ["correct", "infinite_loop", "crashes", "patches_during_test"]
     before = {s: cell_scores(course, A, A, s) for s in again}
     report = grade_class(course, jobs=2, students=again, force=True, timeout=TIMEOUT, progress=False, quiet=True)
     assert {o.student for o in report.outcomes if o.status == "graded"} == set(again)
