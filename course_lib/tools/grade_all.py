@@ -43,6 +43,7 @@ class Report:
     summary_csv: Path
     outcomes: list
     table: list[dict]
+    isolation: str
 
 
 def course_assignments(course_dir: Path) -> dict[str, list[str]]:
@@ -190,7 +191,7 @@ def grade_class(course_dir: Path = ROOT, assignments: list[str] | None = None, *
     if not quiet:
         print(summary.render(table))
         print(f"grades written to {csv_path}; summary in {summary_csv}; feedback in {course_dir / 'feedback'}")
-    return Report(csv_path, summary_csv, outcomes, table)
+    return Report(csv_path, summary_csv, outcomes, table, isolation)
 
 
 def grade(course_dir: Path, assignments: list[str] | None = None, *, timeout: int | None = None, **kwargs) -> Path:

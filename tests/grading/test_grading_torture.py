@@ -172,6 +172,8 @@ def torture(tmp_path_factory):
 def test_every_case_has_one_row_and_the_batch_completed(torture):
     assert set(torture["rows"]) == set(EXPECTED)
     assert torture["report"].csv.is_file() and torture["report"].summary_csv.is_file()
+    if shutil.which("bwrap"):
+        assert torture["report"].isolation == "bubblewrap sandbox"
 
 
 @pytest.mark.parametrize("student", sorted(EXPECTED))

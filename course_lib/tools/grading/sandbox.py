@@ -75,11 +75,12 @@ def bwrap_command(cmd: list[str], *, cwd: str, private_dir: str) -> list[str]:
     # No --new-session: the kernel has no terminal (jupyter_client starts it in a new session), and
     # it must stay in the process group the grader signals. JPY_PARENT_PID is unset because the
     # kernel's parent inside the PID namespace is PID 1; --die-with-parent ties it to the grader.
+    # /tmp is mounted first: the read-only folders (a course cloned under /tmp) go on top of it.
     args = [bwrap, "--die-with-parent", "--unshare-all", "--cap-drop", "ALL", "--unsetenv", "JPY_PARENT_PID",
-            "--tmpfs", "/"]
+            "--tmpfs", "/", "--tmpfs", "/tmp", "--dir", "/tmp/home"]
     for path in _readonly_paths():
         args += ["--ro-bind-try", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/tmp/home",
+    args += ["--proc", "/proc", "--dev", "/dev",
              "--bind", private_dir, private_dir, "--bind", cwd, cwd, "--chdir", cwd,
              "--setenv", "HOME", "/tmp/home", "--setenv", "TMPDIR", "/tmp",
              "--setenv", "MPLCONFIGDIR", "/tmp/home/.matplotlib", "--setenv", "IPYTHONDIR", "/tmp/home/.ipython",
