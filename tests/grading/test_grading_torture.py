@@ -3,6 +3,16 @@
 Every case is graded or rejected with a reason, the batch always completes, feedback never shows
 hidden tests, and no submission raises its own score or touches another's (``victim`` is graded
 beside the attackers). Assignment: ch02_segmentation_metrics (10 autograded points + 2 written).
+
+Cases (student -> what it does): correct; victim (correct, attacked by attacks_disk); wrong (control);
+blank (the untouched release); infinite_loop (precision loops, iou and dice call it); crashes (os._exit,
+a ctypes segfault, a 64 GB allocation and sys.exit, one per exercise); attacks_disk (writes into another
+student's submitted/ and autograded/, reads solutions/, writes gradebook.db); patches_isclose (math.isclose,
+numpy.isclose/allclose, torch.allclose before the tests); patches_helpers (rebinds the notebook's ``np``);
+patches_during_test (patches numpy.isclose while a test runs); prints_hidden_tests (prints the test cell
+that calls it); imports_reference (calls course_lib.metrics); never_idle (the kernel stops reporting
+"idle"); damaged (deleted test cell, test cell turned into markdown, duplicated grade id, the literal
+hidden-test marker, 50 MB of outputs); edited_locked_cell; renamed_notebook; invalid_json; empty_file.
 """
 
 from __future__ import annotations
