@@ -14,13 +14,14 @@ export PYTHONHASHSEED ?= 0
 
 ASSIGNMENTS := $(notdir $(wildcard solutions/*))
 
-.PHONY: venv course test test-fast lint release grade clean help
+.PHONY: venv course test test-fast lint release grade grade-me clean help
 
 help:
 	@echo "make course   execute every notebook (quick mode) into build/, with results.json/.md"
 	@echo "make test     unit tests, notebooks, autograder harness"
 	@echo "make release  regenerate assignments/ from solutions/"
-	@echo "make grade    autograde everything in submitted/ and export grades.csv"
+	@echo "make grade    autograde submitted/ (or FROM=dir) in JOBS workers, FORCE=1 regrades; grades.csv + summary"
+	@echo "make grade-me grade your own notebooks (NB=path ...; default those in assignments/) as student 'me'"
 	@echo "make lint     ruff"
 
 $(STAMP): requirements.txt requirements-nodeps.txt constraints.txt pyproject.toml
@@ -51,8 +52,14 @@ release: venv
 		$(BIN)/nbgrader generate_assignment "$$a" --force --no-db || exit 1; \
 	done
 
+# JOBS (default: the number of cores), FORCE=1 (regrade everything), FROM=<folder of student folders>.
 grade: venv
-	$(BIN)/python -m course_lib.tools.grade_all
+	$(BIN)/python -m course_lib.tools.grade_all $(if $(JOBS),--jobs $(JOBS)) $(if $(filter-out 0,$(FORCE)),--force) \
+		$(if $(FROM),--from "$(FROM)")
+
+# Self-learners: grade your own copy; reads assignments/ (or NB=...) and never writes there.
+grade-me: venv
+	$(BIN)/python -m course_lib.tools.grade_all --force $(if $(JOBS),--jobs $(JOBS)) --self $(NB)
 
 clean:
-	rm -rf build .pytest_cache .ruff_cache
+	rm -rf build .pytest_cache .ruff_cache .grading

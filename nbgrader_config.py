@@ -11,13 +11,28 @@ Environment variables:
     NBGRADER_EXCHANGE   exchange root for `nbgrader release_assignment/collect` (default ./exchange;
                         on JupyterHub point it at the shared exchange, e.g. /srv/nbgrader/exchange)
     NBGRADER_TIMEOUT    seconds a single cell may run while autograding (default 60)
+    NBGRADER_BUDGET     seconds a whole notebook may run while autograding (default 300); afterwards
+                        every remaining cell gets 1 s, and once one cell timed out the others get 10 s
+    GRADER_MEMORY_MB    data memory (heap) a student kernel may use (default 4096)
+    GRADER_SANDBOX      auto (default) | require | off: run student kernels in bubblewrap
+                        (see course_lib/tools/grading/sandbox.py)
 """
 
 import os
 from pathlib import Path
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
+    ClearHiddenTests,
+    GetGrades,
+    IgnorePattern,
+    LimitOutput,
+    SaveAutoGrades,
+)
+
+from course_lib.tools.grading.execute import GuardedExecute, ScrubHiddenTests
 
 here = Path(__file__).resolve().parent
 c = get_config()  # noqa: F821 — injected by traitlets when nbgrader loads this file
@@ -38,18 +53,27 @@ c.CourseDirectory.max_file_size = 10_000  # kB; larger files in a submission are
 c.Exchange.root = os.environ.get("NBGRADER_EXCHANGE", str(here / "exchange"))
 c.Exchange.path_includes_course = True
 
-# Autograding: a looping cell is interrupted after the timeout and the notebook goes on, so one
-# bad submission can neither hang the batch nor lose the marks of its other cells.
-c.Execute.timeout = int(os.environ.get("NBGRADER_TIMEOUT", "60"))
-c.Execute.interrupt_on_timeout = True
-c.Execute.allow_errors = True
-c.Execute.execute_retries = 0
+# Autograding runs student code through GuardedExecute instead of nbgrader's Execute: each kernel
+# in a bubblewrap sandbox with a memory limit, a time budget per notebook (a looping function costs
+# one full timeout, not one per test cell), a crashed kernel replaced so the other cells are still
+# graded, and the checking functions restored before and checked after each graded test cell.
+# (nbgrader always continues after errors, so Execute.allow_errors is not set: it is ignored.)
+c.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                       SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+c.GuardedExecute.timeout = int(os.environ.get("NBGRADER_TIMEOUT", "60"))
+c.GuardedExecute.budget = int(os.environ.get("NBGRADER_BUDGET", "300"))
+c.GuardedExecute.timeout_after_timeout = 10
+c.GuardedExecute.interrupt_on_timeout = True
+c.GuardedExecute.execute_retries = 0
+# A kernel that never reports "idle" after a cell costs iopub_timeout, then grading goes on.
+c.GuardedExecute.raise_on_iopub_timeout = False
 # Minimal tracebacks: a failing hidden test shows "AssertionError: <message>", never its source.
-c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--InteractiveShell.xmode=Minimal"]
+c.GuardedExecute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--InteractiveShell.xmode=Minimal"]
 
 # Feedback is generated from autograded notebooks, which contain the hidden tests again:
-# strip them before rendering so feedback cannot leak them.
-c.GenerateFeedback.preprocessors = [ClearHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
+# strip them before rendering so feedback cannot leak them, and strip hidden test code a student's
+# function printed into the outputs first.
+c.GenerateFeedback.preprocessors = [ScrubHiddenTests, ClearHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
 
 # The student release keeps solution stubs that say what to do.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -1,0 +1,264 @@
+"""nbgrader preprocessors used by ``make grade`` (configured in ``nbgrader_config.py``).
+
+:class:`GuardedExecute` replaces nbgrader's ``Execute`` while autograding:
+
+* the kernel runs in the sandbox (:class:`.sandbox.SandboxedKernelManager`);
+* a time **budget** per notebook: a function that loops costs one full cell timeout, then every
+  later cell gets at most ``timeout_after_timeout`` seconds, and once the budget is spent each
+  remaining cell gets 1 s (it fails fast instead of waiting);
+* a **dead kernel** (``os._exit``, a segfault, the memory limit) fails the cell that killed it; a
+  fresh kernel replays the earlier cells and grading goes on with the next cell;
+* the **integrity guard** (:mod:`.kernel_guard`): checking functions and test helpers restored
+  before each graded test cell and checked after it; a test cell during which they were patched
+  scores 0 with a ``GraderIntegrityError`` and the submission is flagged for review.
+
+:class:`ScrubHiddenTests` runs first when feedback is generated: it removes every line of hidden
+test code from the cells' *outputs* (a student's function can print the code that calls it),
+then nbgrader's ``ClearHiddenTests`` removes them from the sources.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from queue import Empty
+from time import monotonic
+
+from jupyter_core.utils import ensure_async, run_sync
+from nbclient.exceptions import DeadKernelError
+from nbconvert.preprocessors import Preprocessor
+from nbformat.v4 import new_output
+from nbgrader.preprocessors import Execute
+from traitlets import Bool, Integer
+
+from . import kernel_guard
+from .sandbox import SandboxedKernelManager
+
+INTEGRITY = "GraderIntegrityError"
+# Modules whose attributes change during normal execution (IPython swaps sys.displayhook, ...).
+UNGUARDED_MODULES = {"sys", "os", "subprocess", "time", "random", "torch", "numpy", "copy", "gc", "warnings"}
+RUN_LOG: list[dict] = []  # one entry per executed notebook of this process: problems and seconds
+
+
+def _grade_meta(cell) -> dict:
+    return cell.metadata.get("nbgrader", {}) if cell.cell_type == "code" else {}
+
+
+def is_test_cell(cell) -> bool:
+    meta = _grade_meta(cell)
+    return bool(meta.get("grade")) and not meta.get("solution")
+
+
+def defined_names(source: str) -> list[str]:
+    """Top-level names a cell binds (def, class, assignment, import), or [] if it does not parse."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    names = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names += [(alias.asname or alias.name).split(".")[0] for alias in node.names if alias.name != "*"]
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names += [t.id for target in targets for t in ast.walk(target) if isinstance(t, ast.Name)]
+    return names
+
+
+def imported_modules(source: str) -> list[str]:
+    """Modules a cell imports (``import a.b`` -> a.b; ``from a.b import c`` -> a.b)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.append(node.module)
+    return found
+
+
+class GuardedExecute(Execute):
+    """nbgrader's Execute with the sandbox, a time budget, crash recovery and the integrity guard."""
+
+    budget = Integer(300, help="Seconds the whole notebook may run before remaining cells get 1 s each.").tag(
+        config=True)
+    timeout_after_timeout = Integer(10, help="Cell timeout once a cell of this notebook has timed out.").tag(
+        config=True)
+    guard = Bool(True, help="Restore and check the checking functions around graded test cells.").tag(config=True)
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
+        super().__init__(**kwargs)
+
+    # ---- state of one notebook run -----------------------------------------------------------------
+    def preprocess(self, nb, resources=None, km=None):
+        self._started = monotonic()
+        self._timed_out = False
+        self._guard_ready = False
+        self._crashed: set[int] = set()
+        self._problems: list[str] = []
+        self._test_modules = sorted({m for cell in nb.cells if is_test_cell(cell)
+                                     for m in imported_modules(cell.source)} - UNGUARDED_MODULES)
+        nb, resources = super().preprocess(nb, resources, km)
+        RUN_LOG.append({"notebook": resources.get("unique_key") if resources else None,
+                        "problems": list(self._problems), "seconds": round(monotonic() - self._started, 2)})
+        for problem in self._problems:
+            self.log.warning(problem)
+        return nb, resources
+
+    def _get_timeout(self, cell):
+        timeout = super()._get_timeout(cell)
+        if cell is None or timeout is None:
+            return timeout
+        if self._timed_out:
+            timeout = min(timeout, self.timeout_after_timeout)
+        left = self.budget - (monotonic() - self._started)
+        return max(1, int(min(timeout, left)))
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        if cell is not None:
+            grade_id = _grade_meta(cell).get("grade_id", f"cell {cell.get('execution_count')}")
+            self._problems.append(f"{grade_id}: timed out after {timeout} s")
+        self._timed_out = True
+        return await super()._async_handle_timeout(timeout, cell)
+
+    # ---- silent requests to the kernel ---------------------------------------------------------
+    async def _async_silent(self, code: str, expression: str | None = None, timeout: float = 30):
+        """Run ``code`` silently; return the value of ``expression`` (a literal), True, or None on failure."""
+        msg_id = self.kc.execute(code, silent=True, store_history=False, stop_on_error=False,
+                                 user_expressions={"r": expression} if expression else {})
+        deadline = monotonic() + timeout
+        while True:
+            try:
+                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=max(0.1, deadline - monotonic())))
+            except Empty:
+                await ensure_async(self.km.interrupt_kernel())
+                return None
+            if msg["parent_header"].get("msg_id") == msg_id:
+                break
+        content = msg["content"]
+        if content.get("status") != "ok":
+            return None
+        if expression is None:
+            return True
+        value = content.get("user_expressions", {}).get("r", {})
+        if value.get("status") != "ok":
+            return None
+        try:
+            return ast.literal_eval(value["data"]["text/plain"])
+        except (KeyError, ValueError, SyntaxError):
+            return None
+
+    silent = run_sync(_async_silent)
+
+    def _setup_guard(self) -> None:
+        code = kernel_guard.SETUP.replace("__GRADER_TEST_MODULES__", json.dumps(self._test_modules))
+        self._guard_ready = self.silent(code, timeout=120) is True
+        if not self._guard_ready:
+            self._problems.append("integrity guard could not be installed in the kernel")
+
+    # ---- cells ---------------------------------------------------------------------------------
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return super().preprocess_cell(cell, resources, index)
+        if self.guard and not self._guard_ready and not self._crashed:
+            self._setup_guard()
+        test = is_test_cell(cell)
+        grade_id = _grade_meta(cell).get("grade_id", f"cell {index}")
+        if self.guard and test and self._guard_ready:
+            restored = self.silent("", kernel_guard.RESTORE)
+            if restored is None:
+                self._problems.append(f"{grade_id}: the integrity guard was removed or broken: flagged for review")
+            elif restored:
+                self._problems.append(f"{grade_id}: restored {', '.join(restored)} before the test (patched by "
+                                      "the submission): flagged for review")
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            self._crashed.add(index)
+            self._problems.append(f"{grade_id}: the kernel died (os._exit, a crash or the memory limit)")
+            cell.outputs.append(new_output("error", ename="KernelDied", evalue=(
+                "the kernel died while this cell ran (os._exit, a crash, or more memory than the limit); "
+                "the cell scores 0 and grading went on with a fresh kernel"), traceback=[]))
+            self._restart_and_replay(index)
+            return cell, resources
+        if not self.guard or not self._guard_ready:
+            return cell, resources
+        if test:
+            changed = self.silent("", kernel_guard.CHECK)
+            if changed is None or changed:
+                what = "the integrity guard itself" if changed is None else ", ".join(changed)
+                self._problems.append(f"{grade_id}: patched {what} while the test ran: cell scored 0, "
+                                      "flagged for review")
+                cell.outputs.append(new_output("error", ename=INTEGRITY, evalue=(
+                    f"the checking functions were changed while this test ran ({what}): "
+                    "the cell scores 0 and the submission is flagged for manual review"), traceback=[]))
+                self.silent("", kernel_guard.RESTORE)
+        elif _grade_meta(cell).get("locked"):
+            self.silent(kernel_guard.keep(defined_names(cell.source)))
+        return cell, resources
+
+    def _restart_and_replay(self, index: int) -> None:
+        """A fresh kernel that has run every earlier code cell except test cells and crashed ones."""
+        run_sync(self.km.restart_kernel)(now=True)
+        self.wait_for_reply(self.kc.kernel_info())
+        self._guard_ready = False
+        if self.guard:
+            self._setup_guard()
+        for i, cell in enumerate(self.nb.cells[:index]):
+            if cell.cell_type != "code" or i in self._crashed or is_test_cell(cell):
+                continue
+            left = self.budget - (monotonic() - self._started)
+            if left <= 1 or self.silent(cell.source, timeout=min(self.timeout or left, left)) is None:
+                self._problems.append(f"replaying cell {i} after the crash failed")
+            elif self._guard_ready and _grade_meta(cell).get("locked"):
+                self.silent(kernel_guard.keep(defined_names(cell.source)))
+
+
+def hidden_lines(nb) -> list[str]:
+    """Every non-trivial line inside a HIDDEN TESTS region of the notebook's cells."""
+    lines = []
+    for cell in nb.cells:
+        inside = False
+        for line in cell.source.split("\n"):
+            if "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "END HIDDEN TESTS" in line:
+                inside = False
+            elif inside and len(line.strip()) >= 8:
+                lines.append(line.strip())
+    return lines
+
+
+def scrub(text: str, lines: list[str]) -> str:
+    for line in sorted(set(lines), key=len, reverse=True):
+        text = text.replace(line, "[hidden test]")
+    return text
+
+
+class ScrubHiddenTests(Preprocessor):
+    """Remove hidden test code from every output of the notebook (run before ClearHiddenTests)."""
+
+    enabled = Bool(True)  # nbconvert preprocessors are off unless enabled
+
+    def preprocess(self, nb, resources):
+        lines = hidden_lines(nb)
+        if not lines:
+            return nb, resources
+        for cell in nb.cells:
+            for output in cell.get("outputs", []):
+                if "text" in output:
+                    output["text"] = scrub(output["text"], lines)
+                if "evalue" in output:
+                    output["evalue"] = scrub(output["evalue"], lines)
+                if "traceback" in output:
+                    output["traceback"] = [scrub(t, lines) for t in output["traceback"]]
+                for mime, value in output.get("data", {}).items():
+                    if isinstance(value, str) and mime.startswith("text/"):
+                        output["data"][mime] = scrub(value, lines)
+        return nb, resources
