@@ -1,21 +1,23 @@
 """A real JupyterHub round trip of one assignment, as README's "Deploying on JupyterHub" describes it.
 
 JupyterHub runs on localhost with its configurable-http-proxy (installed by ``make`` into hub/node_modules),
-the dummy authenticator and ``SimpleLocalProcessSpawner`` (one single-user server per hub user, each in its
-own home folder; they share this process's Unix user, since the course's Python lives where other Unix
-users cannot run it). Students' servers read exactly ``hub/nbgrader_config_students.py`` as their system-wide
-nbgrader config and have no course folder. The shared exchange is a fresh folder with the README's modes.
+the dummy authenticator and ``SimpleLocalProcessSpawner``: one single-user server per hub user, each with its own
+home folder. The servers share this process's Unix user (the course's Python may live where other Unix users
+cannot run it, e.g. under /root), so a second Unix user checks the exchange's permissions separately.
+Every server gets README's environment: ``NBGRADER_EXCHANGE`` and, as its system-wide nbgrader config, exactly
+``hub/nbgrader_config_students.py``. Students have no course folder.
 
-1. The instructor (a course folder, the hub server's environment) registers and releases the assignment.
+1. The instructor's course folder is a copy of this repository's config and the assignment's source in the
+   instructor's hub home. In a terminal of the instructor's server (the terminals API and its websocket, through
+   the proxy) the instructor registers and releases the assignment and makes the inbound sticky.
 2. alice and bob each get a token and a server through the hub's REST API; through the proxy and their own
    server they list and fetch the assignment (nbgrader's assignment_list server extension, what JupyterLab's
    Assignments tab calls), save their answers with the contents API (alice: the reference solution, bob: Dice
    without the factor 2) and submit.
-3. The instructor collects and grades with ``course_lib.tools.grade_all.grade`` (what ``make grade`` runs) and
-   releases feedback; each student fetches it through their server and reads it with the contents API.
-4. Everything is shut down through the hub; no process it started may be left.
-
-Where the test runs as root, a second Unix user (``nobody``) checks the exchange's permissions for real.
+3. The instructor collects in the terminal, grades with ``course_lib.tools.grade_all.grade`` (what ``make grade``
+   runs) in this process with the environment the terminal showed, and releases feedback in the terminal.
+4. Each student fetches the feedback through their server and reads it with the contents API.
+5. The servers are stopped through the hub, then the hub; no process it started may be left.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,9 +38,7 @@ from nbgrader_harness import (
     cell_scores,
     hidden_test_lines,
     html_text,
-    make_course,
     make_submission,
-    run_nbgrader,
     solution_bodies,
 )
 
@@ -51,6 +50,7 @@ STUDENTS_CONFIG = ROOT / "hub" / "nbgrader_config_students.py"
 COURSE_ID = "medical-imaging-dl"
 ASSIGNMENT = "ch02_segmentation_metrics"
 FULL = {"test_precision": 1, "test_iou": 2, "test_dice": 2, "test_soft_dice_loss": 3, "test_mean_dice": 2}
+MAX_SCORE = 12  # FULL plus the hand-graded written answer
 DICE_PASSED = "Dice: visible checks passed"  # what the visible Dice check prints when it passes
 DICE_FAILED = "AssertionError: Dice of a mask with itself must be 1.0 — did you forget the factor 2?"
 # student -> (edits of the reference solution, autograded scores that differ from FULL,
@@ -61,15 +61,17 @@ STUDENTS = {
             [DICE_FAILED], [DICE_PASSED]),
 }
 INSTRUCTOR = "instructor"
+SHOWN_ENV = ("NBGRADER_EXCHANGE", "JUPYTER_CONFIG_PATH", "JUPYTERHUB_USER", "PWD")  # the instructor's terminal
 HUB_START_S = 120  # hub + proxy up; generous: the machine is shared
 SERVER_START_S = 180  # one single-user server ready
-REQUEST_S = 120  # one HTTP request (a fetch or submit runs nbgrader inside the request)
+TERMINAL_S = 300  # the instructor's commands of one step
+GRADE_CELL_S = 60  # one cell while autograding
 SHUTDOWN_S = 60  # hub, proxy and servers gone after SIGTERM
 
 try:
     import jupyterhub  # noqa: F401
-    import requests
-except ImportError as error:  # pragma: no cover - depends on the machine
+    import requests  # noqa: F401
+except ImportError as error:  # depends on the machine
     MISSING = f"jupyterhub is not installed ({error}); `make venv` installs it from requirements.txt"
 else:
     MISSING = None if PROXY.is_file() else (
@@ -77,124 +79,15 @@ else:
 if MISSING and os.environ.get("CI"):
     raise RuntimeError(f"the JupyterHub round trip must run in CI: {MISSING}")
 if MISSING:
-    pytestmark.append(pytest.mark.skip(reason=MISSING))
+    pytest.skip(MISSING, allow_module_level=True)
 
+from jupyterhub_harness import Hub, alive, as_nobody, free_port, hub_config, process_tree, tail  # noqa: E402
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def process_tree(pid: int) -> set[tuple[int, str]]:
-    """(pid, start time) of ``pid`` and all its descendants, read from /proc."""
-    children: dict[int, list[int]] = {}
-    start: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-            start[int(entry.name)] = fields[19]
-    found, todo = set(), [pid]
-    while todo:
-        p = todo.pop()
-        if p in start:
-            found.add((p, start[p]))
-        todo.extend(children.get(p, []))
-    return found
-
-
-def alive(processes: set[tuple[int, str]]) -> set[tuple[int, str]]:
-    left = set()
-    for pid, started in processes:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[19] == started and fields[0] != "Z":
-            left.add((pid, started))
-    return left
-
-
-def hub_config(work: Path, ports: dict, token: str, exchange: Path, config_path: Path, homes: Path) -> str:
-    """The hub's config: localhost, dummy login, one local server per user with the course's environment."""
-    settings = {
-        "JupyterHub.bind_url": f"http://127.0.0.1:{ports['public']}",
-        "JupyterHub.hub_bind_url": f"http://127.0.0.1:{ports['hub']}",
-        "JupyterHub.db_url": f"sqlite:///{work / 'jupyterhub.sqlite'}",
-        "JupyterHub.cookie_secret_file": str(work / "jupyterhub_cookie_secret"),
-        "JupyterHub.pid_file": str(work / "jupyterhub.pid"),
-        "JupyterHub.authenticator_class": "dummy",
-        "Authenticator.allowed_users": {*STUDENTS, INSTRUCTOR},
-        "JupyterHub.spawner_class": "simple",
-        "SimpleLocalProcessSpawner.home_dir_template": str(homes / "{username}"),
-        "ConfigurableHTTPProxy.command": [str(PROXY)],
-        "ConfigurableHTTPProxy.api_url": f"http://127.0.0.1:{ports['proxy_api']}",
-        "ConfigurableHTTPProxy.pid_file": str(work / "proxy.pid"),
-        "Spawner.cmd": [str(BIN / "jupyterhub-singleuser")],
-        # Jupyter refuses to run as root unless told; a hub spawning real users never needs this.
-        "Spawner.args": ["--allow-root"] if os.geteuid() == 0 else [],
-        # What README's deployment gives every server: the exchange, and the students' config on the
-        # config path (there /etc/jupyter; here a folder of its own, so the test writes nothing outside tmp).
-        "Spawner.environment": {"NBGRADER_EXCHANGE": str(exchange), "JUPYTER_CONFIG_PATH": str(config_path)},
-        "Spawner.start_timeout": SERVER_START_S,
-        "Spawner.http_timeout": SERVER_START_S,
-        "JupyterHub.services": [{"name": "roundtrip", "api_token": token}],
-        "JupyterHub.load_roles": [{"name": "roundtrip", "services": ["roundtrip"],
-                                   "scopes": ["admin:users", "admin:servers", "tokens", "read:users"]}],
-    }
-    return "c = get_config()  # noqa\n" + "".join(f"c.{key} = {value!r}\n" for key, value in settings.items())
-
-
-class Hub:
-    """Talk to the hub and, through its proxy, to the users' servers."""
-
-    def __init__(self, url: str, token: str):
-        self.url, self.session = url, requests.Session()
-        self.session.trust_env = False  # never send localhost through a proxy from the environment
-        self.token = token
-
-    def call(self, method: str, path: str, token: str | None = None, ok=(200, 201, 202, 204), **kwargs):
-        response = self.session.request(method, f"{self.url}{path}", timeout=REQUEST_S,
-                                        headers={"Authorization": f"token {token or self.token}"}, **kwargs)
-        assert response.status_code in ok, f"{method} {path}: {response.status_code} {response.text[:2000]}"
-        return response
-
-    def start_server(self, user: str, token: str) -> None:
-        self.call("POST", f"/hub/api/users/{user}/server", token)
-        deadline = time.monotonic() + SERVER_START_S
-        while time.monotonic() < deadline:
-            server = self.call("GET", f"/hub/api/users/{user}", token).json()["servers"].get("", {})
-            if server.get("ready"):
-                return
-            time.sleep(1)
-        raise AssertionError(f"the server of {user} was not ready after {SERVER_START_S} s")
-
-    def assignments(self, user: str, token: str, action: str | None = None) -> list[dict]:
-        """nbgrader's assignment list as the Assignments tab sees it, after ``action`` (fetch, submit, ...)."""
-        if action:
-            response = self.call("POST", f"/user/{user}/assignments/{action}", token,
-                                 json={"course_id": COURSE_ID, "assignment_id": ASSIGNMENT})
-        else:
-            response = self.call("GET", f"/user/{user}/assignments", token, params={"course_id": COURSE_ID})
-        listing = response.json()
-        assert listing.get("success"), f"{user}: assignments {action or 'list'} failed:\n{listing.get('value')}"
-        return [a for a in listing["value"] if a["assignment_id"] == ASSIGNMENT]
-
-    def contents(self, user: str, token: str, path: str, **params) -> dict:
-        return self.call("GET", f"/user/{user}/api/contents/{path}", token, params={"content": 1, **params}).json()
-
-
-def as_nobody(*command: str) -> subprocess.CompletedProcess:
-    """Run a command as the Unix user nobody (the test runs as root)."""
-    return subprocess.run(["runuser", "-u", "nobody", "--", *command], capture_output=True, text=True, timeout=60)
+ACT_AS_OTHER_USER = os.geteuid() == 0 and shutil.which("runuser") is not None
 
 
 def check_permissions(exchange: Path, out: dict) -> None:
-    """What another Unix user (a student) can and cannot do in the course's exchange."""
+    """What another Unix user (a student) can and cannot do in the course's exchange after the release."""
     course = exchange / COURSE_ID
     probe = course / "inbound" / "nobody+probe"
     out["perm"] = {
@@ -205,108 +98,126 @@ def check_permissions(exchange: Path, out: dict) -> None:
     shutil.rmtree(probe, ignore_errors=True)
 
 
+def instructor(hub: Hub, token: str, out: dict, step: str, commands: list[str]) -> list[str]:
+    """Type ``commands`` into a terminal of the instructor's server; each must succeed. Their outputs."""
+    results = hub.terminal(INSTRUCTOR, token, commands, TERMINAL_S)
+    out["terminal"][step] = results
+    for command, (status, output) in zip(commands, results, strict=True):
+        assert status == 0, f"instructor's terminal: {command!r} exited {status}:\n{output[-3000:]}"
+    return [output for _, output in results]
+
+
 @pytest.fixture(scope="module")
 def roundtrip(tmp_path_factory, monkeypatch_module):
     work = tmp_path_factory.mktemp("jupyterhub")
-    shared = Path(tempfile.mkdtemp(prefix="course-hub-"))  # /tmp: reachable by other Unix users, unlike tmp_path
+    shared = Path(tempfile.mkdtemp(prefix="course-hub-"))  # in /tmp: other Unix users reach it, unlike tmp_path
     shared.chmod(0o755)
-    exchange = shared / "exchange"
+    exchange = shared / "exchange"  # README step 1
     exchange.mkdir()
-    exchange.chmod(0o1777)  # README: like /tmp, everyone may create, nobody may remove another's entry
-    config_path = work / "etc-jupyter"
+    exchange.chmod(0o1777)
+    config_path = work / "etc-jupyter"  # README step 2, on the config path instead of /etc/jupyter
     config_path.mkdir()
     shutil.copy(STUDENTS_CONFIG, config_path / "nbgrader_config.py")
-    # The instructor works in the hub environment the students have: same config path, a hub user name.
-    for key, value in {"NBGRADER_EXCHANGE": str(exchange), "JUPYTER_CONFIG_PATH": str(config_path),
-                       "JUPYTERHUB_USER": INSTRUCTOR}.items():
-        monkeypatch_module.setenv(key, value)
+    environment = {"NBGRADER_EXCHANGE": str(exchange), "JUPYTER_CONFIG_PATH": str(config_path)}  # README step 3
+    course = work / "homes" / INSTRUCTOR / "course"  # README step 4: the course folder, in the instructor's home
+    (course / "solutions").mkdir(parents=True)
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copytree(ROOT / "solutions" / ASSIGNMENT, course / "solutions" / ASSIGNMENT)
     ports = {name: free_port() for name in ("public", "hub", "proxy_api")}
     token = os.urandom(16).hex()
-    (work / "jupyterhub_config.py").write_text(
-        hub_config(work, ports, token, exchange, config_path, work / "homes"))
-    out: dict = {"course": None, "times": {}, "lists": {}, "feedback": {}}
+    (work / "jupyterhub_config.py").write_text(hub_config(
+        work=work, ports=ports, token=token, users=[*STUDENTS, INSTRUCTOR], proxy=PROXY,
+        singleuser=BIN / "jupyterhub-singleuser", environment=environment, start_timeout=SERVER_START_S))
+    out: dict = {"course": course, "times": {}, "lists": {}, "feedback": {}, "terminal": {}}
     hub_log = open(work / "hub.log", "w")  # noqa: SIM115 - closed in finally
-    env = {k: v for k, v in os.environ.items() if k not in ("NBGRADER_EXCHANGE", "JUPYTER_CONFIG_PATH",
-                                                           "JUPYTERHUB_USER")}
+    hub_env = {k: v for k, v in os.environ.items() if k not in (*environment, "JUPYTERHUB_USER")}
     started = time.perf_counter()
     proc = subprocess.Popen([str(BIN / "jupyterhub"), "-f", str(work / "jupyterhub_config.py")], cwd=work,
-                            env=env, stdout=hub_log, stderr=subprocess.STDOUT, start_new_session=True)
+                            env=hub_env, stdout=hub_log, stderr=subprocess.STDOUT, start_new_session=True)
     tree: set[tuple[int, str]] = set()
     hub = Hub(f"http://127.0.0.1:{ports['public']}", token)
     try:
         deadline = time.monotonic() + HUB_START_S
-        while True:
+        while not hub.up():
             assert proc.poll() is None, f"jupyterhub exited with {proc.returncode}:\n{tail(work / 'hub.log')}"
             assert time.monotonic() < deadline, f"hub not up after {HUB_START_S} s:\n{tail(work / 'hub.log')}"
-            try:
-                if hub.session.get(f"{hub.url}/hub/api/", timeout=5).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
             time.sleep(0.5)
         out["times"]["hub up"] = time.perf_counter() - started
 
-        # 1. instructor: register and release; make the inbound sticky
-        course = out["course"] = make_course(work, ASSIGNMENT)
-        run_nbgrader(["release_assignment", ASSIGNMENT], course)
-        (exchange / COURSE_ID / "inbound").chmod(0o3733)
-        out["modes"] = {name: (exchange / COURSE_ID / name).stat().st_mode & 0o7777
-                        for name in ("", "outbound", "inbound")}
-        if os.geteuid() == 0 and shutil.which("runuser"):
+        # 1. instructor, in a terminal of their server: register, release, sticky inbound
+        tokens = {user: hub.user_token(user) for user in [INSTRUCTOR, *STUDENTS]}
+        hub.start_server(INSTRUCTOR, tokens[INSTRUCTOR], SERVER_START_S)
+        shown = instructor(hub, tokens[INSTRUCTOR], out, "release", [
+            f'export PATH="{BIN}:$PATH"', f"cd {course}",
+            f"nbgrader generate_assignment {ASSIGNMENT} --force", f"nbgrader release_assignment {ASSIGNMENT}",
+            f"chmod +t $NBGRADER_EXCHANGE/{COURSE_ID}/inbound",
+            *[f'echo "hubenv {name}=${name}"' for name in SHOWN_ENV]])
+        # the typed line shows "=$NAME", the shell's answer the value
+        shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", "".join(shown)).replace("\r", "")
+        out["instructor env"] = dict(re.findall(r"^hubenv (\w+)=([^$\s]\S*)$", shown, re.M))
+        out["environment"] = environment
+        out["modes"] = {name: (exchange / name).stat().st_mode & 0o7777
+                        for name in ("", COURSE_ID, f"{COURSE_ID}/outbound", f"{COURSE_ID}/inbound")}
+        if ACT_AS_OTHER_USER:
             check_permissions(exchange, out)
+        out["times"]["instructor released"] = time.perf_counter() - started
 
-        # 2. students: token, server, fetch, fill in, submit
-        source = nbformat.read(course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-        out["source"] = source
+        # 2. students: server, fetch, fill in, submit
+        source = out["source"] = nbformat.read(course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
+                                               as_version=4)
         bodies = solution_bodies(source)
-        tokens = {}
+        path = f"{COURSE_ID}/{ASSIGNMENT}/{ASSIGNMENT}.ipynb"
         for student, (edits, *_) in STUDENTS.items():
-            tokens[student] = hub.call("POST", f"/hub/api/users/{student}/tokens",
-                                       json={"note": "round trip", "expires_in": 3600}).json()["token"]
-            hub.start_server(student, tokens[student])
-            out["lists"][student, "before"] = hub.assignments(student, tokens[student])
-            out["lists"][student, "fetched"] = hub.assignments(student, tokens[student], "fetch")
-            path = f"{COURSE_ID}/{ASSIGNMENT}/{ASSIGNMENT}.ipynb"
+            hub.start_server(student, tokens[student], SERVER_START_S)
+            out["lists"][student, "before"] = hub.assignments(student, tokens[student], COURSE_ID, ASSIGNMENT)
+            out["lists"][student, "fetched"] = hub.assignments(student, tokens[student], COURSE_ID, ASSIGNMENT,
+                                                               "fetch")
             fetched = nbformat.from_dict(hub.contents(student, tokens[student], path, type="notebook")["content"])
-            out["fetched_release"] = fetched
-            answer = make_submission(fetched, bodies, edits)
+            out["fetched release", student] = fetched
             hub.call("PUT", f"/user/{student}/api/contents/{path}", tokens[student],
-                     json={"type": "notebook", "format": "json", "content": answer})
-            out["lists"][student, "submitted"] = hub.assignments(student, tokens[student], "submit")
-        out["times"]["students fetched and submitted"] = time.perf_counter() - started
+                     json={"type": "notebook", "format": "json", "content": make_submission(fetched, bodies, edits)})
+            out["lists"][student, "submitted"] = hub.assignments(student, tokens[student], COURSE_ID, ASSIGNMENT,
+                                                                 "submit")
+        out["times"]["students submitted"] = time.perf_counter() - started
         tree = process_tree(proc.pid)
         out["processes while running"] = len(tree)
-        if "perm" in out:
-            entries = [p for p in (exchange / COURSE_ID / "inbound").iterdir() if p.name.startswith("alice+")]
-            out["perm"]["another's submission movable"] = as_nobody("mv", str(entries[0]), str(entries[0]) + "x")
+        if ACT_AS_OTHER_USER:
+            entry = next(p for p in (exchange / COURSE_ID / "inbound").iterdir() if p.name.startswith("alice+"))
+            out["perm"]["another's submission movable"] = as_nobody("mv", str(entry), f"{entry}-moved")
 
-        # 3. instructor: collect, grade (what `make grade` runs), release feedback
+        # 3. instructor: collect (terminal), grade (what `make grade` runs, here, with the terminal's
+        #    environment), release feedback (terminal)
         from course_lib.tools.grade_all import grade
 
-        run_nbgrader(["collect", ASSIGNMENT], course)
+        instructor(hub, tokens[INSTRUCTOR], out, "collect", [
+            f'export PATH="{BIN}:$PATH"', f"cd {course}", f"nbgrader collect {ASSIGNMENT}"])
         out["collected"] = sorted(p.name for p in (course / "submitted").iterdir())
-        out["csv"] = grade(course, [ASSIGNMENT], timeout=60)
+        for key, value in {**environment, "JUPYTERHUB_USER": INSTRUCTOR}.items():
+            monkeypatch_module.setenv(key, value)
+        out["csv"] = grade(course, [ASSIGNMENT], timeout=GRADE_CELL_S)
         out["scores"] = {s: cell_scores(course, ASSIGNMENT, ASSIGNMENT, s) for s in STUDENTS}
-        run_nbgrader(["release_feedback", ASSIGNMENT], course)
-        out["times"]["instructor graded"] = time.perf_counter() - started
-        if "perm" in out:
+        instructor(hub, tokens[INSTRUCTOR], out, "feedback", [
+            f'export PATH="{BIN}:$PATH"', f"cd {course}", f"nbgrader release_feedback {ASSIGNMENT}"])
+        out["modes"][f"{COURSE_ID}/feedback"] = (exchange / COURSE_ID / "feedback").stat().st_mode & 0o7777
+        if ACT_AS_OTHER_USER:
             out["perm"]["feedback listable"] = as_nobody("ls", str(exchange / COURSE_ID / "feedback"))
+        out["times"]["instructor graded"] = time.perf_counter() - started
 
         # 4. students: fetch feedback and read it through their server
         for student in STUDENTS:
-            listing = out["lists"][student, "feedback"] = hub.assignments(student, tokens[student], "fetch_feedback")
+            listing = out["lists"][student, "feedback"] = hub.assignments(student, tokens[student], COURSE_ID,
+                                                                          ASSIGNMENT, "fetch_feedback")
             submissions = [s for a in listing if a["status"] == "submitted" for s in a["submissions"]]
             folder = submissions[-1]["local_feedback_path"] if submissions else None
             if folder:
-                page = hub.contents(student, tokens[student], f"{folder}/{ASSIGNMENT}.html", type="file",
-                                    format="text")
-                out["feedback"][student] = page["content"]
+                out["feedback"][student] = hub.contents(student, tokens[student], f"{folder}/{ASSIGNMENT}.html",
+                                                        type="file", format="text")["content"]
         out["times"]["students read feedback"] = time.perf_counter() - started
 
-        # 5. shut down through the hub
-        for student in STUDENTS:
-            hub.call("DELETE", f"/hub/api/users/{student}/server")
+        # 5. stop the servers through the hub
         tree |= process_tree(proc.pid)
+        for user in [*STUDENTS, INSTRUCTOR]:
+            hub.call("DELETE", f"/hub/api/users/{user}/server")
     finally:
         tree |= process_tree(proc.pid)
         proc.terminate()
@@ -336,19 +247,21 @@ def monkeypatch_module():
         yield patch
 
 
-def tail(path: Path, lines: int = 60) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+def test_the_instructor_works_in_the_hub_environment(roundtrip):
+    """The instructor's server has README's environment, which is also what grading ran with here."""
+    expected = {**roundtrip["environment"], "JUPYTERHUB_USER": INSTRUCTOR, "PWD": str(roundtrip["course"])}
+    assert roundtrip["instructor env"] == expected, roundtrip["terminal"]["release"][-len(SHOWN_ENV):]
 
 
 def test_students_fetch_and_submit_through_their_servers(roundtrip):
+    release = nbformat.read(roundtrip["course"] / "assignments" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     for student in STUDENTS:
         assert [a["status"] for a in roundtrip["lists"][student, "before"]] == ["released"], student
         assert [a["status"] for a in roundtrip["lists"][student, "fetched"]] == ["fetched"], student
         statuses = {a["status"] for a in roundtrip["lists"][student, "submitted"]}
         assert "submitted" in statuses, f"{student}: {roundtrip['lists'][student, 'submitted']}"
-    release = nbformat.read(roundtrip["course"] / "assignments" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    assert [c.source for c in roundtrip["fetched_release"].cells] == [c.source for c in release.cells], \
-        "the notebook fetched through the hub is not the instructor's release"
+        assert [c.source for c in roundtrip["fetched release", student].cells] == [c.source for c in release.cells], \
+            f"the notebook {student} fetched through the hub is not the instructor's release"
 
 
 def test_collect_finds_each_student_under_their_hub_name(roundtrip):
@@ -361,7 +274,8 @@ def test_grades_of_the_hub_submissions(roundtrip):
         got = {k: v for k, v in roundtrip["scores"][student].items() if k in FULL}
         assert got == {**FULL, **differ}, f"{student}: {got}"
     rows = roundtrip["csv"].read_text().splitlines()
-    assert any(row.startswith(f"{ASSIGNMENT},") and ",alice," in row for row in rows), rows
+    for student in STUDENTS:
+        assert any(row.startswith(f"{ASSIGNMENT},") and f",{student}," in row for row in rows), rows
 
 
 def test_students_read_their_own_feedback(roundtrip):
@@ -374,15 +288,16 @@ def test_students_read_their_own_feedback(roundtrip):
         assert set(shown) <= lines, f"feedback of {student} lacks {set(shown) - lines}"
         assert not set(not_shown) & lines, f"{student} reads another's feedback: {set(not_shown) & lines}"
         total = re.search(r"\(Score: ([\d.]+) / ([\d.]+)\)", text)
-        assert total and float(total[1]) == sum({**FULL, **differ}.values()) and float(total[2]) == 12, \
+        assert total and (float(total[1]), float(total[2])) == (sum({**FULL, **differ}.values()), MAX_SCORE), \
             f"feedback of {student}: {total and total[0]}"
         assert not [line for line in hidden if line in text], f"feedback of {student} shows hidden tests"
 
 
 def test_exchange_permissions(roundtrip):
-    assert roundtrip["modes"] == {"": 0o755, "outbound": 0o755, "inbound": 0o3733}, \
-        {k: oct(v) for k, v in roundtrip["modes"].items()}
-    if "perm" not in roundtrip:
+    expected = {"": 0o1777, COURSE_ID: 0o755, f"{COURSE_ID}/outbound": 0o755, f"{COURSE_ID}/inbound": 0o3733,
+                f"{COURSE_ID}/feedback": 0o711}
+    assert roundtrip["modes"] == expected, {k: oct(v) for k, v in roundtrip["modes"].items()}
+    if not ACT_AS_OTHER_USER:
         pytest.skip("acting as a second Unix user needs root and runuser")
     perm = roundtrip["perm"]
     assert perm["outbound readable"].returncode == 0, perm["outbound readable"].stderr
@@ -393,6 +308,6 @@ def test_exchange_permissions(roundtrip):
 
 
 def test_everything_shut_down(roundtrip):
-    assert roundtrip["processes while running"] >= 4, "hub, proxy and two servers were expected"
+    assert roundtrip["processes while running"] >= 5, "hub, proxy and three servers were expected"
     assert not roundtrip["left over"], f"processes left after the hub stopped: {roundtrip['left over']}"
     assert roundtrip["hub exit code"] in (0, -15), roundtrip["hub log"]
