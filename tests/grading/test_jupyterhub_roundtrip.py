@@ -9,7 +9,8 @@ Every server gets README's environment: ``NBGRADER_EXCHANGE`` and, as its system
 
 1. The instructor's course folder is a copy of this repository's config and the assignment's source in the
    instructor's hub home. In a terminal of the instructor's server (the terminals API and its websocket, through
-   the proxy) the instructor registers and releases the assignment and makes the inbound sticky.
+   the proxy) the instructor closes the course folder to others, registers and releases the assignment and
+   makes the inbound sticky.
 2. alice and bob each get a token and a server through the hub's REST API; through the proxy and their own
    server they list and fetch the assignment (nbgrader's assignment_list server extension, what JupyterLab's
    Assignments tab calls), save their answers with the contents API (alice: the reference solution, bob: Dice
@@ -148,7 +149,7 @@ def roundtrip(tmp_path_factory, monkeypatch_module):
         tokens = {user: hub.user_token(user) for user in [INSTRUCTOR, *STUDENTS]}
         hub.start_server(INSTRUCTOR, tokens[INSTRUCTOR], SERVER_START_S)
         shown = instructor(hub, tokens[INSTRUCTOR], out, "release", [
-            f'export PATH="{BIN}:$PATH"', f"cd {course}",
+            f'export PATH="{BIN}:$PATH"', f"cd {course}", "chmod 700 .",
             f"nbgrader generate_assignment {ASSIGNMENT} --force", f"nbgrader release_assignment {ASSIGNMENT}",
             f"chmod +t $NBGRADER_EXCHANGE/{COURSE_ID}/inbound",
             *[f'echo "hubenv {name}=${name}"' for name in SHOWN_ENV]])
@@ -158,6 +159,7 @@ def roundtrip(tmp_path_factory, monkeypatch_module):
         out["environment"] = environment
         out["modes"] = {name: (exchange / name).stat().st_mode & 0o7777
                         for name in ("", COURSE_ID, f"{COURSE_ID}/outbound", f"{COURSE_ID}/inbound")}
+        out["course mode"] = course.stat().st_mode & 0o7777
         if ACT_AS_OTHER_USER:
             check_permissions(exchange, out)
         out["times"]["instructor released"] = time.perf_counter() - started
@@ -297,6 +299,7 @@ def test_exchange_permissions(roundtrip):
     expected = {"": 0o1777, COURSE_ID: 0o755, f"{COURSE_ID}/outbound": 0o755, f"{COURSE_ID}/inbound": 0o3733,
                 f"{COURSE_ID}/feedback": 0o711}
     assert roundtrip["modes"] == expected, {k: oct(v) for k, v in roundtrip["modes"].items()}
+    assert roundtrip["course mode"] == 0o700, oct(roundtrip["course mode"])
     if not ACT_AS_OTHER_USER:
         pytest.skip("acting as a second Unix user needs root and runuser")
     perm = roundtrip["perm"]
