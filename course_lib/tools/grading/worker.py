@@ -62,8 +62,10 @@ class Worker:
         target.mkdir(parents=True)
         for name, nb in taken.notebooks.items():
             nbformat.write(nb, target / f"{name}.ipynb")
-        if (Path(folder) / "timestamp.txt").is_file():
-            shutil.copy(Path(folder) / "timestamp.txt", target / "timestamp.txt")
+        # the secret names the student's feedback in the exchange (`nbgrader release_feedback` needs it)
+        for extra in ("timestamp.txt", "submission_secret.txt"):
+            if (Path(folder) / extra).is_file():
+                shutil.copy(Path(folder) / extra, target / extra)
         execute.RUN_LOG.clear()
         result = self.api.autograde(assignment, student, force=True, create=True)
         reply["problems"] = [p for run in execute.RUN_LOG for p in run["problems"]]
