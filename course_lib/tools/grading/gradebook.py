@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
+import warnings
 from pathlib import Path
 
+import sqlalchemy.exc
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
@@ -58,6 +60,12 @@ def register(course_dir: Path, assignments: list[str], release_dir: Path) -> Non
 
 def merge_submission(course_db: str, worker_db: str, assignment: str, student: str) -> None:
     """Copy one graded submission from a worker's gradebook into the course's."""
+    with warnings.catch_warnings():  # nbgrader's own autoflush warnings while it creates a submission
+        warnings.simplefilter("ignore", sqlalchemy.exc.SAWarning)
+        _merge(course_db, worker_db, assignment, student)
+
+
+def _merge(course_db: str, worker_db: str, assignment: str, student: str) -> None:
     with Gradebook(worker_db) as source, Gradebook(course_db) as target:
         graded = source.find_submission(assignment, student)
         target.update_or_create_student(student)
