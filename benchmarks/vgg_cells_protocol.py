@@ -24,7 +24,8 @@ import numpy as np
 
 from course_lib import config
 from course_lib.counting.datasets import read_image, read_vgg_cells, vgg_cells_split
-from course_lib.counting.models import DensityFCN, predict_counts, train_density_model
+from course_lib.counting.models import DensityFCN
+from course_lib.counting.training import predict_counts, train_density_model
 
 CELL_CHANNEL = 2  # the cells are drawn in the blue channel of NNNcell.png
 

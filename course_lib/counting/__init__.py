@@ -5,12 +5,14 @@ Data:
     :mod:`~course_lib.counting.synthetic_nuclei`  H&E-like nuclei of three classes with dots per class
     :mod:`~course_lib.counting.synthetic_wells`   a 96-well plate over time: growth per treatment, well images
     :mod:`~course_lib.counting.datasets`          VGG cells, BBBC005, bone marrow, adipocytes: dots and counts
+    :mod:`~course_lib.counting.training_data`     one Dataset of (image, target) pairs for every net; lighting
 
 Methods:
 
     :mod:`~course_lib.counting.classic`     threshold -> watershed -> count, and count errors (MAE, relative, bias)
-    :mod:`~course_lib.counting.density`     Gaussian density targets (sum = count), Count-ception targets
-    :mod:`~course_lib.counting.models`      density U-Net, Count-ception net, the L1 loss, dataset, training
+    :mod:`~course_lib.counting.density`     Gaussian density targets (sum = count), Count-ception targets, the L1 loss
+    :mod:`~course_lib.counting.models`      density U-Net, Count-ception net
+    :mod:`~course_lib.counting.training`    the training loop (selection on validation), predicted counts
     :mod:`~course_lib.counting.peaks`       cells as density peaks, one-to-one matching, localisation F1
     :mod:`~course_lib.counting.multiclass`  one density per class: lambda-weighted loss, max-over-channels classes
     :mod:`~course_lib.counting.experiment`  the chapter's comparisons, one call each
@@ -31,21 +33,12 @@ from course_lib.counting.density import (
     count_from_density,
     countception_target,
     density_map,
+    l1_density_loss,
     multiclass_density_maps,
     naive_density_map,
     peak_height,
 )
-from course_lib.counting.models import (
-    CountCeptionNet,
-    DensityDataset,
-    DensityFCN,
-    Lighting,
-    l1_density_loss,
-    percentile_normalize,
-    predict_counts,
-    predict_outputs,
-    train_density_model,
-)
+from course_lib.counting.models import CountCeptionNet, DensityFCN, percentile_normalize
 from course_lib.counting.multiclass import (
     MultiClassDensityLoss,
     classify_cells,
@@ -54,6 +47,8 @@ from course_lib.counting.multiclass import (
     per_class_counts,
 )
 from course_lib.counting.peaks import Matching, find_cells, localisation_f1, localisation_scores, match_points
+from course_lib.counting.training import predict_counts, predict_outputs, train_density_model
+from course_lib.counting.training_data import DensityDataset, Lighting
 
 __all__ = [
     # classic pipeline

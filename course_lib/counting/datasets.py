@@ -1,10 +1,10 @@
-"""The standard cell-counting data sets: readers that turn each on-disk format into records, and torch Datasets.
+"""The standard cell-counting data sets: readers that turn each on-disk format into records.
 
 Chapter 3 trains a net to output a density map whose sum is the count (:mod:`course_lib.counting.density`). The
 four standard sets store the answer in different ways; each ``read_<name>(root)`` turns one of them into a list of
-:class:`CountRecord` (image path, count, dots when the set has them, metadata), and :class:`CountingDataset` turns
-records into ``(image, density, count)`` tensors. On disk, as ``data_scripts/<name>.py`` prepare them under
-``COURSE_DATA``::
+:class:`CountRecord` (image path, count, dots when the set has them, metadata), and
+:meth:`course_lib.counting.training_data.DensityDataset.from_records` turns records into ``(image, target)``
+tensors. On disk, as ``data_scripts/<name>.py`` prepare them under ``COURSE_DATA``::
 
     vgg_cells/NNNcell.png + NNNdots.png                  200 pairs, 256 x 256 RGB
     bbbc005/images/SIMCEPImages_<well>_C<count>_F<focus>_s<site>_w<stain>.TIF      19,200 8-bit, 696 x 520
@@ -20,8 +20,8 @@ records into ``(image, density, count)`` tensors. On disk, as ``data_scripts/<na
   focus blur level ``F`` (1 = in focus ... 48), the site ``s`` and the stain ``w`` (1 = cell body, 2 = nuclei, as the
   collection's page states). No dots: the ground truth is foreground/background masks of the ``F1`` images, where
   touching cells merge into one blob, so dots from them would undercount. Train by **count regression**
-  (:class:`CountRegressionDataset`: L1 between the sum of the predicted density and ``C``), evaluate the mean
-  absolute count error; the masks serve the classic threshold-and-count pipeline.
+  (``DensityDataset.from_records(records, target="count")``: L1 between the sum of the predicted density and
+  ``C``), evaluate the mean absolute count error; the masks serve the classic threshold-and-count pipeline.
 * **Bone marrow** (MBM, modified bone marrow; Cohen et al. 2017, from the 11 H&E images of Kainz et al. 2015): 44
   crops of 600 x 600, four per source image (``_000`` to ``_003``); the dots image is one bright pixel per cell on
   black. Keep the four crops of a source image in the same split.
@@ -51,17 +51,12 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
-import torch
-import torch.nn.functional as F
 from PIL import Image
 from scipy import ndimage
-from torch.utils.data import Dataset
-
-from course_lib.counting.density import density_map
 
 __all__ = ["CountRecord", "read_image", "dots_from_annotation_image", "dots_from_instance_labels",
            "parse_bbbc005_name", "read_vgg_cells", "read_bbbc005", "read_bone_marrow", "read_adipocyte",
-           "vgg_cells_split", "CountingDataset", "CountRegressionDataset"]
+           "vgg_cells_split"]
 
 VGG_NAME = re.compile(r"(?P<number>\d{3})(?P<kind>cell|dots)\.png")
 BBBC005_NAME = re.compile(r"SIMCEPImages_(?P<well>[A-P]\d{2})_C(?P<count>\d+)_F(?P<focus>\d+)_s(?P<site>\d+)"
@@ -320,11 +315,12 @@ def vgg_cells_split(records: Sequence[CountRecord], n_train: int = 32, seed: int
                     n_val: int | None = None) -> dict[str, list[CountRecord]]:
     """The VGG cells protocol: a fixed test set of 100 images, N training and N validation images drawn from the rest.
 
-    Lempitsky & Zisserman (2010) train on N = 1 ... 32 images with another N for validation and test on 100 held-out
-    images, averaging over random draws of the N; Xie et al. (2018) and Count-ception report N = 32 and 64 with the
-    same 100 test images. The sources we could read do not say *which* 100 are the test set, so this function fixes
-    the last 100 by number (101-200) as test and draws train and validation from 1-100 with ``seed``; report the mean
-    and spread over several seeds. (SAU-Net's code instead shuffles all 200 and trains on 64.)
+    This is the protocol of Lempitsky & Zisserman (2010, section 4): of the 200 images, the first 100 are the pool
+    from which N = 1 ... 32 training images and another N for validation are drawn, and the last 100 (numbers
+    101-200) are the test set, with the error averaged over several random draws of the N. Xie et al. (2018) and
+    Count-ception (Cohen et al., 2017) report N = 32 and 64 on the same 100 test images. This function does exactly
+    that: test = 101-200, train and validation drawn from 1-100 with ``seed``; report the mean and the spread (sd
+    with ddof=1) over several seeds. (SAU-Net's code instead shuffles all 200 and trains on 64: not comparable.)
 
     Returns
     -------
@@ -349,108 +345,3 @@ def vgg_cells_split(records: Sequence[CountRecord], n_train: int = 32, seed: int
     order = np.random.default_rng(seed).permutation(len(pool))
     return {"train": [pool[i] for i in order[:n_train]], "val": [pool[i] for i in order[n_train:n_train + n_val]],
             "test": test}
-
-
-def _size(size) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    size = (size, size) if isinstance(size, int) else tuple(size)
-    if len(size) != 2 or any(not isinstance(s, int) or s < 1 for s in size):
-        raise ValueError(f"`size` must be an int or (H, W) of positive ints, got {size!r}")
-    return size
-
-
-def _image_tensor(path: Path, channels) -> torch.Tensor:
-    """(C, H, W) float32 in [0, 1], alpha dropped, optionally a subset of the channels."""
-    array = read_image(path)
-    if array.dtype == np.uint8 or array.dtype == np.uint16:
-        array = array.astype(np.float32) / np.iinfo(array.dtype).max
-    elif array.dtype == bool:
-        array = array.astype(np.float32)
-    else:
-        raise TypeError(f"{path}: expected an 8- or 16-bit image, got dtype {array.dtype}")
-    if array.ndim == 3 and array.shape[-1] in (2, 4):
-        array = array[..., :-1]  # drop the alpha channel of LA / RGBA files
-    image = torch.from_numpy(array[None] if array.ndim == 2 else array.transpose(2, 0, 1).copy())  # (C, H, W)
-    return image if channels is None else image[list(channels)]  # (C, H, W) -> (len(channels), H, W)
-
-
-def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear, antialiased (a 600 px bone-marrow crop shrunk to 256 px keeps its small nuclei)."""
-    resized = F.interpolate(image[None], size=size, mode="bilinear", align_corners=False, antialias=True)[0]
-    return resized.clamp(0.0, 1.0)  # (1, C, H, W) -> (C, H', W'); the antialiasing kernel can overshoot
-
-
-class CountRegressionDataset(Dataset):
-    """``(image, count)`` pairs: for sets with counts but no dots (BBBC005), or any set trained on counts alone.
-
-    Parameters
-    ----------
-    records : sequence of CountRecord
-    size : int or (H, W), optional
-        Resize every image (bilinear, antialiased) so that a DataLoader can stack them.
-    channels : sequence of int, optional
-        Keep these channels, e.g. ``[2]`` for the blue channel of VGG cells.
-
-    Items: ``image`` (C, H, W) float32 in [0, 1] and ``count`` () float32.
-    """
-
-    def __init__(self, records: Sequence[CountRecord], *, size=None, channels: Sequence[int] | None = None):
-        if len(records) == 0:
-            raise ValueError("`records` is empty")
-        self.records, self.size, self.channels = list(records), _size(size), channels
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, index: int):
-        record = self.records[index]
-        image = _image_tensor(record.image, self.channels)
-        if self.size is not None and tuple(image.shape[1:]) != self.size:
-            image = _resize(image, self.size)
-        return image, torch.tensor(float(record.count))
-
-
-class CountingDataset(CountRegressionDataset):
-    """``(image, density, count)`` triples: the Gaussian density target of every record's dots.
-
-    Parameters
-    ----------
-    records : sequence of CountRecord
-        Each must have dots (a count-only BBBC005 record raises: use :class:`CountRegressionDataset`).
-    sigma : float
-        Gaussian sigma in pixels of the *output* size.
-    size : int or (H, W), optional
-        Resize image and dots (``(p + 0.5) * scale - 0.5``, pixel centres to pixel centres).
-    channels : sequence of int, optional
-    target_scale : float
-        Multiply the density (Xie et al. use 100 so the regression targets are not tiny); ``count`` is not scaled.
-
-    Items: ``image`` (C, H, W) float32 in [0, 1], ``density`` (1, H, W) float32 summing to ``count * target_scale``
-    (also for cells on the border), ``count`` () float32.
-    """
-
-    def __init__(self, records: Sequence[CountRecord], sigma: float, *, size=None,
-                 channels: Sequence[int] | None = None, target_scale: float = 1.0):
-        super().__init__(records, size=size, channels=channels)
-        missing = [r.name for r in self.records if r.dots is None]
-        if missing:
-            raise ValueError(f"{len(missing)} record(s) have a count but no dots (e.g. {missing[0]!r}, "
-                             f"{self.records[0].dataset}); use CountRegressionDataset for count regression")
-        if not np.isfinite(sigma) or sigma <= 0:
-            raise ValueError(f"`sigma` must be a positive number of pixels, got {sigma!r}")
-        if not target_scale > 0:
-            raise ValueError(f"`target_scale` must be > 0, got {target_scale!r}")
-        self.sigma, self.target_scale = float(sigma), float(target_scale)
-
-    def __getitem__(self, index: int):
-        record = self.records[index]
-        image = _image_tensor(record.image, self.channels)
-        dots, shape = record.dots, tuple(image.shape[1:])
-        if self.size is not None and shape != self.size:
-            image = _resize(image, self.size)
-            scale = np.array(self.size, np.float64) / np.array(shape, np.float64)
-            dots = np.clip((dots + 0.5) * scale - 0.5, -0.5, np.array(self.size) - 0.5)  # (N, 2) in the new grid
-            shape = self.size
-        density = density_map(dots, shape, self.sigma) * self.target_scale  # (H, W), sums to N * target_scale
-        return image, torch.from_numpy(density)[None], torch.tensor(float(len(record.dots)))

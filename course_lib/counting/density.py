@@ -33,6 +33,16 @@ A 2-D Gaussian is the product of two 1-D ones, so the whole map is one matrix pr
 No loop over dots or pixels (``naive_density_map`` keeps the slow, obvious version beside it, for tests and
 the benchmark).
 
+The loss
+--------
+A net :math:`F(I)` is trained to output the target with the lecture's L1 loss (:func:`l1_density_loss`), per image
+
+.. math::
+
+    L = \\sum_{x,y} \\big|F^{gt}(x, y) - F(I)(x, y)\\big| ,
+
+which costs exactly one unit per missed cell and also says *where* each unit of mass belongs.
+
 Count-ception (:func:`countception_target`) is the other target of the chapter: *redundant* counting,
 each output pixel predicts the number of cells in the square window it sees, so each cell is counted
 ``window ** 2`` times and ``count = output.sum() / window ** 2``.
@@ -46,10 +56,15 @@ counting. ICCV workshops — reference implementation ieee8023/countception (``g
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+if TYPE_CHECKING:
+    import torch
+
 __all__ = ["density_map", "naive_density_map", "multiclass_density_maps", "countception_target",
-           "count_from_density", "peak_height"]
+           "count_from_density", "peak_height", "l1_density_loss"]
 
 _NORMALIZE = ("image", "kernel")
 _OUTSIDE = ("raise", "drop")
@@ -297,3 +312,36 @@ def count_from_density(density, *, scale: float = 1.0):
 def peak_height(sigma: float) -> float:
     """Height of one isolated cell's Gaussian, ``1 / (2 pi sigma^2)``: a scale for peak-finding thresholds."""
     return 1.0 / (2.0 * np.pi * sigma**2)
+
+
+def l1_density_loss(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """The lecture's :math:`L = \\sum_{x,y} |F^{gt}(x,y) - F(I)(x,y)|`, per image, summed over channels too.
+
+    Parameters
+    ----------
+    pred, target : (B, C, H, W) tensors of the same shape (never broadcast)
+    reduction : {"mean", "sum", "none"}
+        ``"none"``: (B,) the lecture's L of each image; ``"mean"``: their mean over the batch (a batch-size
+        independent scale); ``"sum"``: their sum. Dividing further by the number of pixels only rescales the
+        gradient, which Adam's per-parameter normalisation all but cancels.
+
+    Examples
+    --------
+    >>> import torch
+    >>> p, t = torch.zeros(2, 1, 3, 3), torch.zeros(2, 1, 3, 3)
+    >>> t[0, 0, 1, 1], t[1, 0] = 2.0, 0.5   # image 0: L = 2;  image 1: L = 9 * 0.5
+    >>> l1_density_loss(p, t, "none").tolist(), float(l1_density_loss(p, t))
+    ([2.0, 4.5], 3.25)
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f"`pred` (shape {tuple(pred.shape)}) and `target` (shape {tuple(target.shape)}) must match")
+    if pred.ndim < 3:
+        raise ValueError(f"`pred` must be (B, ..., H, W), got shape {tuple(pred.shape)}")
+    per_image = (pred - target).abs().flatten(1).sum(1)  # (B, C, H, W) -> (B,)
+    if reduction == "none":
+        return per_image
+    if reduction == "sum":
+        return per_image.sum()
+    if reduction == "mean":
+        return per_image.mean()
+    raise ValueError(f"`reduction` must be 'mean', 'sum' or 'none', got {reduction!r}")

@@ -10,7 +10,7 @@
 
     * cells of the ``EASY`` preset drawn at several clustering levels (``train_clustering``, default 0, 0.4
       and 0.8, equal shares) — annotators label crowded wells too, so the net sees touching cells;
-    * random lighting augmentation (:class:`~course_lib.counting.models.Lighting`: exposure, background level,
+    * random lighting augmentation (:class:`~course_lib.counting.training_data.Lighting`: exposure, background level,
       illumination ramp) on every training crop, plus flips and 90 degree turns;
     * **no** image of the ``SHIFTED`` preset: its dim and out-of-focus cells are never seen, only its
       lighting changes are imitated by the augmentation. ``SHIFTED`` tests generalisation for both methods.
@@ -54,18 +54,13 @@ import torch
 from course_lib import config
 from course_lib.counting.classic import classic_count, count_errors
 from course_lib.counting.density import peak_height
-from course_lib.counting.models import (
-    CountCeptionNet,
-    DensityFCN,
-    Lighting,
-    image_tensor,
-    predict_outputs,
-    train_density_model,
-)
+from course_lib.counting.models import CountCeptionNet, DensityFCN
 from course_lib.counting.multiclass import MultiClassDensityLoss, confusion_matrix, match_and_classify
 from course_lib.counting.peaks import find_cells, localisation_scores
 from course_lib.counting.synthetic_cells import CLUSTERED, EASY, SHIFTED, cell_dataset
 from course_lib.counting.synthetic_nuclei import CLASSES, NucleiConfig, nuclei_dataset
+from course_lib.counting.training import predict_outputs, train_density_model
+from course_lib.counting.training_data import Lighting, image_tensor
 
 __all__ = ["CountingSettings", "QUICK", "FULL", "run_counting_experiment", "MultiClassSettings", "MULTICLASS_QUICK",
            "MULTICLASS_FULL", "run_multiclass_experiment", "TEST_CONDITIONS"]

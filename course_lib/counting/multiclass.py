@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from course_lib.counting.models import l1_density_loss
+from course_lib.counting.density import l1_density_loss
 from course_lib.counting.peaks import find_cells, match_points
 
 __all__ = ["MultiClassDensityLoss", "classify_cells", "per_class_counts", "confusion_matrix", "match_and_classify"]
@@ -42,7 +42,7 @@ class MultiClassDensityLoss(nn.Module):
     any_weight : float
         Weight of channel 0, "any nucleus". 0 drops it (the net then counts only through the classes).
     reduction : {"mean", "sum"}
-        Over the batch, as :func:`~course_lib.counting.models.l1_density_loss`.
+        Over the batch, as :func:`~course_lib.counting.density.l1_density_loss`.
 
     Examples
     --------

@@ -21,9 +21,6 @@ CORE = {"config", "training", "results", "viz", "metrics", "data", "_meta", "__i
 CHAPTERS = {"chest_xray": 1, "histology": 2, "counting": 3, "translation": 4, "confounders": 5}
 TOOLS = {"tools"}
 LONG_MODULES_WITH_A_REASON: dict[str, str] = {
-    # being split by idea as part of the same change (density Datasets and training loop out of these two):
-    "counting/datasets.py": "real-set readers plus two density Datasets; the Datasets move to one module",
-    "counting/models.py": "nets, loss, Dataset and training loop; loss and loop move to their own modules",
     "histology/slides.py": "whole-slide reading and the patch grid; the grid moves to its own module",
 }
 

@@ -19,9 +19,7 @@ from skimage.measure import regionprops
 from torch.utils.data import DataLoader
 
 from course_lib.counting.datasets import (
-    CountingDataset,
     CountRecord,
-    CountRegressionDataset,
     dots_from_annotation_image,
     dots_from_instance_labels,
     parse_bbbc005_name,
@@ -31,6 +29,7 @@ from course_lib.counting.datasets import (
     read_vgg_cells,
     vgg_cells_split,
 )
+from course_lib.counting.training_data import DensityDataset
 from course_lib.data.sample_images import fluorescence_nuclei, package_file
 
 # --- fixture writers, one per on-disk format -------------------------------------------------------------------
@@ -190,10 +189,10 @@ def test_real_nuclei_centroids_make_a_density_that_counts_125(one_thread):
     rows, cols = np.floor(dots + 0.5).astype(int).T
     assert (labels[rows, cols] == ids).all()  # every dot inside its own nucleus (dots come in label order)
     record = CountRecord("stardist", "img2d", package_file("stardist", "data", "images", "img2d.tif"), 125, dots)
-    img, density, count = CountingDataset([record], sigma=3.0)[0]
+    img, density = from_records([record], sigma=3.0)[0]
     assert img.shape == (1, 512, 512) and img.dtype == torch.float32 and 0 <= img.min() and img.max() <= 1
-    assert density.shape == (1, 512, 512) and abs(float(density.sum()) - 125) < 1e-3 and float(count) == 125
-    _, small, _ = CountingDataset([record], sigma=1.5, size=128)[0]  # 4x smaller: dots scaled, still 125 cells
+    assert density.shape == (1, 512, 512) and abs(float(density.sum()) - 125) < 1e-3
+    _, small = from_records([record], sigma=1.5, size=128)[0]  # 4x smaller: dots scaled, still 125 cells
     assert small.shape == (1, 128, 128) and abs(float(small.sum()) - 125) < 1e-3
 
 
@@ -295,29 +294,39 @@ def test_vgg_split_errors():
 
 # --- Datasets and batching --------------------------------------------------------------------------------------
 
-def test_counting_dataset_items_and_batches(tmp_path, one_thread):
+def from_records(records, sigma=1.5, target_scale=1.0, **kwargs):
+    return DensityDataset.from_records(records, sigma=sigma, target_scale=target_scale, **kwargs)
+
+
+def test_dataset_of_records_items_and_batches(tmp_path, one_thread):
     records = read_vgg_cells(write_vgg(tmp_path / "vgg"))
-    data = CountingDataset(records, sigma=1.5)
-    image, density, count = data[2]
+    data = from_records(records)
+    image, density = data[2]
     assert image.shape == (3, 32, 32) and image.dtype == torch.float32
     assert float(image[2].max()) == pytest.approx(220 / 255) and float(image[:2].max()) == 0  # cells are blue
-    assert density.shape == (1, 32, 32) and density.dtype == torch.float32 and count.dtype == torch.float32
-    assert float(count) == 5 and abs(float(density.sum()) - 5) < 1e-4  # border dots (0, 0), (30, 1) count fully
+    assert density.shape == (1, 32, 32) and density.dtype == torch.float32 and data.counts[2] == 5
+    assert abs(float(density.sum()) - 5) < 1e-4  # border dots (0, 0), (30, 1) count fully
     assert tuple(np.unravel_index(int(density[0, 15:26].argmax()), (11, 32))) == (5, 9)  # peak on the dot (20, 9)
-    blue, _, _ = CountingDataset(records, sigma=1.5, channels=[2])[0]
+    blue, _ = from_records(records, channels=[2])[0]
     assert blue.shape == (1, 32, 32) and torch.equal(blue[0], data[0][0][2])
-    _, scaled, count = CountingDataset(records, sigma=1.5, target_scale=100.0)[0]
-    assert abs(float(scaled.sum()) - 300) < 1e-2 and float(count) == 3
-    batches = list(DataLoader(CountingDataset(records, sigma=1.0, size=16), batch_size=2))
-    images, densities, counts = batches[0]
-    assert images.shape == (2, 3, 16, 16) and densities.shape == (2, 1, 16, 16) and counts.tolist() == [3.0, 0.0]
-    torch.testing.assert_close(densities.sum(dim=(1, 2, 3)), counts, atol=1e-4, rtol=0)
+    _, scaled = DensityDataset.from_records(records, sigma=1.5)[0]  # default target_scale 100, as for arrays
+    assert abs(float(scaled.sum()) - 300) < 1e-2
+    batches = list(DataLoader(from_records(records, sigma=1.0, size=16), batch_size=2))
+    images, densities = batches[0]
+    assert images.shape == (2, 3, 16, 16) and densities.shape == (2, 1, 16, 16)
+    torch.testing.assert_close(densities.sum(dim=(1, 2, 3)), torch.tensor([3.0, 0.0]), atol=1e-4, rtol=0)
     assert batches[1][0].shape == (1, 3, 16, 16) and float(batches[1][1].sum()) == pytest.approx(5, abs=1e-4)
+    _, counts = next(iter(DataLoader(from_records(records, target="count"), batch_size=3)))
+    assert counts.tolist() == [[3.0], [0.0], [5.0]], "target='count': (K,) counts per image, unscaled"
+    cc = from_records(records, target="countception", window=4, crop=16)
+    torch.manual_seed(0)
+    _, windows = cc[2]
+    assert windows.shape == (1, 19, 19) and float(windows.sum()) % 16 == 0, "each cell counted window^2 times"
 
 
 def test_resizing_moves_dots_with_the_pixels(tmp_path):
     records = read_vgg_cells(write_vgg(tmp_path / "vgg", {1: [(10, 20)]}, side=32))
-    _, density, _ = CountingDataset(records, sigma=1.0, size=(16, 64))[0]
+    _, density = from_records(records, sigma=1.0, size=(16, 64))[0]
     # pixel centres map as (p + 0.5) * scale - 0.5: row 10 -> 4.75, col 20 -> 81.5 / ... = 40.5 (between 40 and 41)
     rows, cols = density[0].sum(1), density[0].sum(0)
     assert float((rows * torch.arange(16)).sum()) == pytest.approx(4.75, abs=1e-3)
@@ -326,22 +335,25 @@ def test_resizing_moves_dots_with_the_pixels(tmp_path):
 
 def test_count_regression_for_bbbc005(tmp_path):
     records = read_bbbc005(write_bbbc005(tmp_path / "bbbc005"), stain=None)
-    with pytest.raises(ValueError, match=r"4 record\(s\) have a count but no dots .* use CountRegressionDataset"):
-        CountingDataset(records, sigma=2.0)
-    images, counts = next(iter(DataLoader(CountRegressionDataset(records, size=(10, 12)), batch_size=4)))
-    assert images.shape == (4, 1, 10, 12) and counts.tolist() == [18.0, 18.0, 18.0, 100.0]
-    image, _ = CountRegressionDataset(records)[1]
+    with pytest.raises(ValueError, match=r"4 record\(s\) have a count but no dots .* use target='count'"):
+        from_records(records, sigma=2.0)
+    images, counts = next(iter(DataLoader(from_records(records, target="count", size=(10, 12)), batch_size=4)))
+    assert images.shape == (4, 1, 10, 12) and counts[:, 0].tolist() == [18.0, 18.0, 18.0, 100.0]
+    image, _ = from_records(records, target="count")[1]
     assert image.shape == (1, 20, 24) and float(image.max()) == pytest.approx(15 / 255)
+    with pytest.raises(ValueError, match="without `crop`"):
+        from_records(records, target="count", crop=8)[0]
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"sigma": 0.0}, "`sigma` must be a positive number"),
     ({"sigma": 1.0, "size": (8, 0)}, "`size` must be an int or"),
     ({"sigma": 1.0, "target_scale": -1.0}, "`target_scale` must be > 0"),
+    ({"sigma": 1.0, "target": "boxes"}, "`target` must be one of"),
 ])
 def test_dataset_argument_errors(tmp_path, kwargs, message):
     records = read_vgg_cells(write_vgg(tmp_path / "vgg"))
     with pytest.raises(ValueError, match=message):
-        CountingDataset(records, **kwargs)
+        DensityDataset.from_records(records, **kwargs)
     with pytest.raises(ValueError, match="`records` is empty"):
-        CountRegressionDataset([])
+        DensityDataset.from_records([])

@@ -1,5 +1,5 @@
-"""Tests of course_lib.counting.models and experiment: density / Count-ception nets, the L1 loss, the dataset,
-training, and a small run that must count better than always answering the training-set mean.
+"""Tests of course_lib.counting.models, training_data, training and experiment: density / Count-ception nets, the
+L1 loss, the dataset, training, and a small run that must count better than always answering the training-set mean.
 
 Oracles: ``torch.nn.functional.l1_loss`` for the loss, ``numpy.percentile`` for the input normalisation, input
 gradients for Count-ception's receptive field (which input pixels an output depends on), and
@@ -15,18 +15,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_lib.counting.density import countception_target, density_map
-from course_lib.counting.models import (
-    CountCeptionNet,
-    DensityDataset,
-    DensityFCN,
-    Lighting,
-    l1_density_loss,
-    percentile_normalize,
-    predict_counts,
-    train_density_model,
-)
+from course_lib.counting.density import countception_target, density_map, l1_density_loss
+from course_lib.counting.models import CountCeptionNet, DensityFCN, percentile_normalize
 from course_lib.counting.synthetic_cells import EASY, cell_dataset
+from course_lib.counting.training import predict_counts, train_density_model
+from course_lib.counting.training_data import DensityDataset, Lighting
 
 SMALL = dataclasses.replace(EASY, size=64, count=(2, 14))  # 64 px fields of 2..14 cells: fast on a CPU
 
