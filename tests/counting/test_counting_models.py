@@ -177,13 +177,54 @@ def test_small_training_run_beats_the_mean_count(one_thread):
 
 
 def test_counting_experiment_runs_and_reports_every_condition(one_thread):
-    from course_lib.counting.experiment import QUICK, run_counting_experiment
+    from course_lib.counting.experiment import QUICK, run_counting_experiment, run_counting_seeds
 
     tiny = dataclasses.replace(QUICK, n_train=6, n_val=3, n_test=2, epochs=1, width=4, crop=32, countception=True,
-                               window=8)
+                               window=8, classic_sigmas=(0.5, 1.0), classic_min_distances=(3, 4), seeds=(0, 1))
     result = run_counting_experiment(tiny, seed=0, device="cpu")
     table = result["table"]
-    assert set(table["condition"]) == {"easy", "clustered", "shifted", "hard"}
-    assert set(table["method"]) == {"classic", "density", "countception"}
-    assert len(table) == 4 * 3
+    assert set(table["condition"]) == {"easy", "clustered", "shifted"}, "CLUSTERED and SHIFTED apart, never pooled"
+    assert set(table["method"]) == {"classic", "classic_tuned", "density", "countception"}
+    assert len(table) == 3 * 4
     assert len(result["counts"]["shifted"]["true"]) == 2 and np.isfinite(table["mae"]).all()
+    assert result["classic_params"]["sigma"] in (0.5, 1.0) and result["classic_params"]["grid"].shape == (2, 2)
+    seeds = run_counting_seeds(dataclasses.replace(tiny, countception=False), device="cpu")
+    summary = seeds["summary"]
+    assert len(seeds["runs"]) == 2 and (summary["seeds"] == 2).all() and len(summary) == 3 * 3
+    row = summary[(summary["condition"] == "easy") & (summary["method"] == "density")].iloc[0]
+    per_seed = [r["table"].query("condition == 'easy' and method == 'density'")["mae"].item() for r in seeds["runs"]]
+    assert row["mae_mean"] == pytest.approx(np.mean(per_seed))
+    assert row["mae_sd"] == pytest.approx(np.std(per_seed, ddof=1)), "the sd over seeds uses ddof=1"
+
+
+def test_tune_classic_picks_the_grid_point_with_the_lowest_count_error():
+    from course_lib.counting.classic import classic_count, tune_classic
+
+    images, dots = cell_dataset(4, dataclasses.replace(SMALL, clustering=0.6), seed=5)
+    tuned = tune_classic(images, dots, sigmas=(0.5, 2.0), min_distances=(2, 6))
+    true = np.array([len(d) for d in dots])
+    for i, s in enumerate((0.5, 2.0)):
+        for j, m in enumerate((2, 6)):  # the oracle: classic_count on every image
+            counts = [classic_count(im, sigma=s, min_distance=m).count for im in images]
+            assert tuned["grid"][i, j] == pytest.approx(np.abs(np.array(counts) - true).mean())
+    assert tuned["mae"] == tuned["grid"].min()
+    assert tuned["grid"][(0.5, 2.0).index(tuned["sigma"]), (2, 6).index(tuned["min_distance"])] == tuned["mae"]
+    with pytest.raises(ValueError, match="one entry of `dots`"):
+        tune_classic(images, dots[:2])
+
+
+def test_dataset_multiclass_maps_and_count_targets():
+    images, dots = cell_dataset(2, SMALL, seed=0)
+    classes = [np.arange(len(d)) % 3 for d in dots]
+    data = DensityDataset(images, dots, classes=classes, n_classes=3, target_scale=10.0, crop=32, flips=True)
+    x, y = data[0]
+    assert x.shape == (1, 32, 32) and y.shape == (4, 32, 32), "1 + n_classes channels"
+    torch.testing.assert_close(y[1:].sum(0), y[0], atol=1e-5, rtol=1e-5)  # the classes share out "any"
+    full = DensityDataset(images, dots, classes=classes, n_classes=3, target_scale=10.0)[1][1]
+    assert full.sum(dim=(1, 2)).tolist() == pytest.approx([10.0 * len(dots[1])]
+                                                          + [10.0 * np.sum(classes[1] == c) for c in range(3)],
+                                                          rel=1e-5)
+    _, counts = DensityDataset(images, dots, classes=classes, n_classes=3, target="count")[1]
+    assert counts.tolist() == [len(dots[1])] + [float(np.sum(classes[1] == c)) for c in range(3)]
+    with pytest.raises(ValueError, match="needs target='density' or 'count'"):
+        DensityDataset(images, dots, classes=classes, n_classes=3, target="countception")

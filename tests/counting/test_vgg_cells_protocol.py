@@ -28,9 +28,17 @@ def test_recipe_trains_on_n_images_and_counts_the_100_held_out(tmp_path, capsys,
     assert images.shape == (3, 32, 32) and images.dtype == np.float32 and 0 <= images.min() <= images.max() <= 1
     assert [len(d) for d in found] == [len(set(dots[n])) for n in (1, 2, 3)]
     monkeypatch.setenv("COURSE_DEVICE", "cpu")
-    assert recipe.main(["--root", str(root), "--n-train", "4", "--seeds", "0", "--epochs", "2", "--width", "4",
-                        "--crop", "32"]) == 0
+    assert recipe.main(["--root", str(root), "--n-train", "4", "--seeds", "0", "1", "--epochs", "2", "--width", "4",
+                        "--crop", "32", "--window", "8"]) == 0
     out = capsys.readouterr().out
-    assert "seed 0: test MAE" in out and "vgg_cells_mae_n4:" in out, out
-    mae = float(out.strip().splitlines()[-1].split(":")[1].split()[0])
-    assert np.isfinite(mae) and mae >= 0
+    for model in ("density", "countception"):  # both nets, side by side, on the same draws
+        assert f"seed 0 {model:12s}: test MAE" in out and f"seed 1 {model:12s}: test MAE" in out, out
+    headline = {line.split(":")[0]: line for line in out.strip().splitlines()[-2:]}
+    assert set(headline) == {"vgg_cells_mae_n4_density", "vgg_cells_mae_n4_countception"}, out
+    for model in ("density", "countception"):
+        values = [float(line.split("test MAE")[1].split()[0]) for line in out.splitlines()
+                  if line.startswith("seed") and f" {model} " in line]
+        line = headline[f"vgg_cells_mae_n4_{model}"]  # "...: <mean> cells (sd <sd> over 2 draws)"
+        mean, sd = float(line.split(": ")[1].split()[0]), float(line.split("(sd ")[1].split()[0])
+        assert "over 2 draws" in line and abs(mean - np.mean(values)) < 0.011, (line, values)
+        assert abs(sd - np.std(values, ddof=1)) < 0.011, f"the spread over draws is the sample sd (ddof=1): {line}"
