@@ -168,6 +168,12 @@ COUNTING_FULL = {"test_density_target_sums_to_count": 1, "test_density_target_ro
                  "test_classify_skips_any_nucleus": 1, "test_classify_row_col": 1, "test_classify_hidden": 1}
 DENSITY_CELLS = [k for k in COUNTING_FULL if k.startswith("test_density_target")]
 LOOP_CELLS = ["test_loop_loss", "test_loop_zero_grad", "test_loop_modes", "test_loop_keeps_best", "test_counter_learns"]
+# what each wrong training loop loses (the held-out run of test_counter_learns is seeded: the same every regrade)
+LOOP_WITHOUT_ZERO_GRAD = {"test_loop_zero_grad": 0, "test_loop_keeps_best": 0}
+LOOP_SELECTS_ON_TRAINING = {"test_loop_modes": 0}
+LOOP_NEVER_SWITCHES_MODES = {"test_loop_modes": 0}
+LOOP_TRAIN_MODE_ONCE = {"test_loop_modes": 0}
+LOOP_WITH_SQUARED_ERROR = {"test_loop_loss": 0, "test_loop_keeps_best": 0}
 COUNTING_SUBMISSIONS = {
     "correct": ({}, {}, ["visible checks passed"]),
     "gaussian_not_normalised": (
