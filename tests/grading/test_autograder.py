@@ -230,7 +230,8 @@ COUNTING_SUBMISSIONS = {
     ),
     "loop_train_mode_set_once": (
         {"train_density_counter": [("        model.train()\n", ""),
-                                   ("    for _ in range(epochs):\n", "    model.train()\n    for _ in range(epochs):\n")]},
+                                   ("    for _ in range(epochs):\n",
+                                    "    model.train()\n    for _ in range(epochs):\n")]},
         LOOP_TRAIN_MODE_ONCE,
         ["call model.train() at the START of every epoch"],
     ),
@@ -242,7 +243,8 @@ COUNTING_SUBMISSIONS = {
     "loop_imports_the_reference": (
         {"train_density_counter": [
             ("    history = {", "    from course_lib.counting.density import l1_density_loss\n\n    history = {"),
-            ("(model(images) - targets).abs().flatten(1).sum(dim=1).mean()", "l1_density_loss(model(images), targets)")]},
+            ("(model(images) - targets).abs().flatten(1).sum(dim=1).mean()",
+             "l1_density_loss(model(images), targets)")]},
         dict.fromkeys(LOOP_CELLS, 0),
         ["calls the course's reference implementation", "write it yourself"],
     ),
