@@ -37,7 +37,7 @@ def test_recipe_trains_on_n_images_and_counts_the_100_held_out(tmp_path, capsys,
     assert set(headline) == {"vgg_cells_mae_n4_density", "vgg_cells_mae_n4_countception"}, out
     for model in ("density", "countception"):
         values = [float(line.split("test MAE")[1].split()[0]) for line in out.splitlines()
-                  if line.startswith("seed") and f" {model} " in line]
+                  if line.startswith("seed") and f" {model:12s}:" in line]
         line = headline[f"vgg_cells_mae_n4_{model}"]  # "...: <mean> cells (sd <sd> over 2 draws)"
         mean, sd = float(line.split(": ")[1].split()[0]), float(line.split("(sd ")[1].split()[0])
         assert "over 2 draws" in line and abs(mean - np.mean(values)) < 0.011, (line, values)
