@@ -19,8 +19,6 @@ EXERCISES_PENDING = {
     "ch02a_wsi_patches_fcn",
     "ch02b_segmentation_metrics",
     "ch02c_unet_edges_cased",
-    "ch03a_counting_classic_pipeline",
-    "ch03b_density_counting",
 }
 
 
