@@ -52,7 +52,8 @@ def run_seed(settings, seed: int, device: str) -> dict:
           f"images per condition; best epoch {result['histories']['density'].best_epoch} of {settings.epochs}; "
           f"experiment wall {wall:.1f} s, CPU {cpu:.1f} s")
     for method, seconds in result["seconds"].items():
-        print(f"  {method:13s} {'counting' if method == 'classic' else 'training'} wall time {seconds:7.1f} s")
+        what = "training" if method in ("density", "countception") else "counting"
+        print(f"  {method:14s} {what} wall time {seconds:7.1f} s")
     print(f"{'condition':10s} {'method':13s} {'MAE':>7s} {'rel. err':>9s} {'bias':>7s} {'loc. F1':>8s}")
     for row in table.itertuples():
         print(f"{row.condition:10s} {row.method:13s} {row.mae:7.2f} {row.relative_error:9.3f} {row.bias:+7.2f} "
@@ -86,7 +87,8 @@ def main() -> None:
     print()
     print(f"density_map_speedup_vs_naive_loop: {dm['t_slow'] / dm['t_fast']:.0f} x")
     for row in summary.itertuples():
-        values = [r["table"].query("condition == @row.condition and method == @row.method")["mae"].item() for r in runs]
+        values = [t.loc[(t["condition"] == row.condition) & (t["method"] == row.method), "mae"].item()
+                  for t in (r["table"] for r in runs)]
         spread = f" ± {row.mae_sd:.2f} (seeds: {', '.join(f'{v:.2f}' for v in values)})" if len(runs) > 1 else ""
         print(f"{row.method}_mae_{row.condition}: {row.mae_mean:.2f} cells{spread}")
     print(f"density_train_seconds: {np.mean([r['train_seconds'] for r in runs]):.1f} s")
