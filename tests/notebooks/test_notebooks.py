@@ -69,6 +69,7 @@ CLAIMS = {
         ("short_run_count_mae_target_scale_1_mean", "short_run_count_mae_target_scale_100_mean"),  # unscaled: dead ReLU
         ("classic_mae_clustered_mean", "density_mae_clustered_mean"),  # colonies merge for the EASY-tuned pipeline
         ("classic_tuned_mae_clustered_mean", "density_mae_clustered_mean"),  # also when re-tuned on the same data
+        ("classic_tuned_mae_shifted_mean", "density_mae_shifted_mean"),  # dim, defocused cells (lamp imitated)
         ("density_mae_easy_mean", "classic_mae_easy_mean"),  # but the EASY-tuned pipeline still wins on EASY
         ("localisation_f1_density_clustered_mean", "localisation_f1_classic_clustered_mean"),  # peaks split colonies
         ("density_abs_error_real_nuclei_as_is_mean", "density_abs_error_real_nuclei_resized_mean"),  # px cell size
