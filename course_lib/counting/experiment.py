@@ -31,6 +31,11 @@
     for localisation is chosen on them too. The test images are touched once, at the end. Every choice in
     :class:`CountingSettings` was fixed before the test numbers were looked at; the settings say why.
 
+    Measured with ``QUICK`` (CPU, seeds 0, 1, 2; 40 test images per condition and seed), count MAE in cells, mean ±
+    sd over seeds: easy — classic 0.10 ± 0.07, classic_tuned 0.33 ± 0.18, density 0.65 ± 0.17; clustered — 6.0 ±
+    0.7, 4.8 ± 0.7, 1.0 ± 0.5; shifted — 3.6 ± 0.6, 3.2 ± 0.5, 2.1 ± 0.4. The grid search chose ``sigma=0.5,
+    min_distance=3`` for every seed.
+
 :func:`run_multiclass_experiment`
     A :class:`~course_lib.counting.models.DensityFCN` with ``1 + 3`` outputs (any nucleus, lymphocyte, normal
     epithelial, malignant epithelial) on :mod:`course_lib.counting.synthetic_nuclei`, trained with
