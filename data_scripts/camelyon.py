@@ -12,10 +12,10 @@ slides come with ASAP XML annotations (polygons in level-0 pixels). Usage::
 
 Downloads go through :func:`course_lib.data.download.download` (``.part`` file, resume, progress) and are
 checked against the bucket's published ``checksums.md5`` when it lists the file. Patch extraction uses
-:mod:`course_lib.histology.slides`: tissue mask on a thumbnail, a patch grid over the tissue, and a tumour
-fraction per patch from the annotation polygons rasterised with ``skimage.draw.polygon``. Annotation
-groups ``_0``/``_1``/``Tumor``/``metastases`` are tumour; group ``_2`` (``Exclusion``) marks normal tissue
-inside a tumour outline (CAMELYON16 convention) and is cut out of the mask.
+:mod:`course_lib.histology.slides` and :mod:`~course_lib.histology.slide_grid`: tissue mask on a thumbnail, a
+patch grid over the tissue, and a tumour fraction per patch from the annotation polygons rasterised with
+``skimage.draw.polygon``. Annotation groups ``_0``/``_1``/``Tumor``/``metastases`` are tumour; group ``_2``
+(``Exclusion``) marks normal tissue inside a tumour outline (CAMELYON16 convention) and is cut out of the mask.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from skimage.draw import polygon
 
 from course_lib.config import data_dir
 from course_lib.data.download import download
-from course_lib.histology.slides import Slide, mask_fraction, patch_grid, tissue_mask
+from course_lib.histology.slide_grid import mask_fraction, patch_grid
+from course_lib.histology.slides import Slide, tissue_mask
 
 BASE_URL = "https://camelyon-dataset.s3.us-west-2.amazonaws.com"
 # A few slides to start with (the full list is in the bucket's checksums.md5; pass it with --list-file).

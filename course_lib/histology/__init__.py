@@ -1,7 +1,8 @@
 """Chapter 2: histology and segmentation, one idea per module.
 
 Data:
-    :mod:`~course_lib.histology.slides`               whole-slide images: levels, tissue mask, patch grid, heat-map
+    :mod:`~course_lib.histology.slides`               whole-slide images: levels, regions, tissue mask
+    :mod:`~course_lib.histology.slide_grid`           patch grid over the tissue, scores back as a heat-map
     :mod:`~course_lib.histology.idc`                  Kaggle IDC breast histopathology patches, per-patient splits
     :mod:`~course_lib.histology.sampling`             class balancing (weighted sampler, class weights)
     :mod:`~course_lib.histology.synthetic_tiles`      H&E-like tiles with tumour regions and patch labels

@@ -16,12 +16,12 @@ top-left corner is (i * J, j * J), where J is the features' total stride (the re
     FCN:               (1, 3, H, W) -features-> (1, C, h, w) -Conv2d(F x F)-> (1, K, H', W')
                        H' = (H - P) // J + 1 patch positions per column, one per J pixels
 
-Alignment: :class:`PatchGrid` maps output (i, j) to input pixels with the receptive-field recurrences:
+Alignment: :class:`FCNOutputGrid` maps output (i, j) to input pixels with the receptive-field recurrences:
 output i's receptive field is centred on ``start + i * J`` and spans ``r`` pixels, so its first pixel is
 ``start + i * J - (r - 1) / 2``. Without padding that is the patch's top-left corner ``i * J``.
 
 Padding. A feature extractor with padding (``padding=1`` 3x3 convolutions) still puts output (i, j) on the
-patch at (i * J, j * J), and :class:`PatchGrid` accounts for it (``halo``), but the outputs are *not* equal:
+patch at (i * J, j * J), and :class:`FCNOutputGrid` accounts for it (``halo``), but the outputs are *not* equal:
 the classifier saw zeros around every patch, the FCN sees the real neighbouring pixels there (its receptive
 field starts ``halo = sum(p_l * j_{l-1})`` pixels before the patch, and reaches past its far side too).
 Only outputs near the tile border, where the FCN's own padding lies, see zeros. Exact equality needs
@@ -56,7 +56,7 @@ from course_lib.histology.receptive_field import layers_from_module, receptive_f
 
 __all__ = [
     "PatchClassifier",
-    "PatchGrid",
+    "FCNOutputGrid",
     "FullyConvolutional",
     "predict_patchwise",
     "to_fully_convolutional",
@@ -152,7 +152,7 @@ class PatchClassifier(nn.Module):
 
 
 @dataclass(frozen=True)
-class PatchGrid:
+class FCNOutputGrid:
     """Where the FCN's output pixels sit on the input tile (same numbers on both axes)."""
 
     patch_size: int  # P: side of the patches the classifier was trained on
@@ -179,10 +179,10 @@ class PatchGrid:
 class FullyConvolutional(nn.Module):
     """Features + convolutional head; ``forward`` maps (B, C, H, W) to (B, K, H', W') patch logits.
 
-    Built by :func:`to_fully_convolutional`. ``grid`` (a :class:`PatchGrid`) maps outputs to input pixels.
+    Built by :func:`to_fully_convolutional`. ``grid`` (a :class:`FCNOutputGrid`) maps outputs to input pixels.
     """
 
-    def __init__(self, features: nn.Module, head: nn.Sequential, grid: PatchGrid):
+    def __init__(self, features: nn.Module, head: nn.Sequential, grid: FCNOutputGrid):
         super().__init__()
         self.features, self.head, self.grid = features, head, grid
 
@@ -285,7 +285,7 @@ def to_fully_convolutional(model: nn.Module, patch_size: int | None = None) -> F
     halo, jump = 0, 1
     for layer in grid_layers:  # halo = sum_l padding_l * jump_{l-1}; output i's receptive field starts at i*J - halo
         halo, jump = halo + layer.padding * jump, jump * layer.stride
-    grid = PatchGrid(patch_size, rf.jump, rf.size, rf.start, halo)
+    grid = FCNOutputGrid(patch_size, rf.jump, rf.size, rf.start, halo)
     return FullyConvolutional(copy.deepcopy(features), nn.Sequential(*convs), grid).eval()
 
 

@@ -1,4 +1,4 @@
-"""Image-level classification metrics: F1 and AUROC (per label for multi-label tasks).
+"""Classification metrics: F1, AUROC (per label for multi-label tasks) and average precision.
 
 F1 is the harmonic mean of precision and recall, ``2 TP / (2 TP + FP + FN)`` — the same
 formula as Dice, applied to images instead of pixels. CheXNet (Rajpurkar et al., 2017)
@@ -20,7 +20,7 @@ from scipy.stats import rankdata
 
 from course_lib.metrics.validate import as_binary, as_numpy, check_choice, check_same_shape
 
-__all__ = ["f1_score", "auroc"]
+__all__ = ["f1_score", "auroc", "average_precision"]
 
 
 def f1_score(y_true, y_pred, *, zero_division: float = 0.0) -> float:
@@ -92,3 +92,42 @@ def auroc(y_true, scores, *, average: str = "none"):
         raise ValueError(f"`y_true` must have shape (N,) or (N, L), got {t.shape}")
     per_label = np.array([_binary_auroc(t[:, j], s[:, j], f" in column {j}") for j in range(t.shape[1])])
     return float(per_label.mean()) if average == "macro" else per_label
+
+
+def average_precision(y_true, scores) -> float:
+    """Area under the precision-recall curve (average precision), a threshold-free score for rare positives.
+
+    ``AP = sum_k (R_k - R_{k-1}) P_k`` over the distinct scores from high to low (scikit-learn's step rule, no
+    interpolation). Unlike AUROC it ignores true negatives, so a 1 % foreground is not drowned by the background:
+    a segmentation net's pixels can be scored before any threshold is chosen.
+
+    Parameters
+    ----------
+    y_true : (...) array_like of bool or {0, 1}
+        Labels (pixels of any shape are flattened).
+    scores : same shape as ``y_true``, float
+        Scores, probabilities or logits (only their order matters).
+
+    Returns
+    -------
+    float in [0, 1]
+
+    Examples
+    --------
+    >>> average_precision([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])   # (1/2)*1 + (1/2)*(2/3)
+    0.8333333333333333
+    """
+    t = as_binary(y_true, "y_true")
+    s = as_numpy(scores, "scores").astype(np.float64)
+    check_same_shape(s, t, "scores", "y_true")
+    t, s = t.ravel(), s.ravel()
+    n_pos = int(t.sum())
+    if n_pos == 0:
+        raise ValueError("average precision needs at least one positive label in `y_true`")
+    order = np.argsort(-s, kind="stable")
+    s, t = s[order], t[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # last index of each distinct score
+    tp = np.cumsum(t)[last]
+    precision = tp / (last + 1)
+    recall_gain = np.diff(np.r_[0, tp]) / n_pos
+    return float(np.sum(recall_gain * precision))

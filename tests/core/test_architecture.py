@@ -21,7 +21,6 @@ CORE = {"config", "training", "results", "viz", "metrics", "data", "_meta", "__i
 CHAPTERS = {"chest_xray": 1, "histology": 2, "counting": 3, "translation": 4, "confounders": 5}
 TOOLS = {"tools"}
 LONG_MODULES_WITH_A_REASON: dict[str, str] = {
-    "histology/slides.py": "whole-slide reading and the patch grid; the grid moves to its own module",
 }
 
 

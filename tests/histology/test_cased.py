@@ -17,8 +17,8 @@ from course_lib.histology.cased import (
     adaptive_compute_loss,
     extract_candidates,
 )
-from course_lib.histology.experiments import lesion_detection_scores
 from course_lib.histology.synthetic_lesions import LesionConfig, make_lesion_images
+from course_lib.metrics import lesion_detection_scores
 from course_lib.training import fit
 
 LABELS = np.array([1, 1, 0, 0, 0, 0, 0, 0])  # 2 positives, 6 negatives

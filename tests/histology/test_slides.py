@@ -10,14 +10,8 @@ import pytest
 import tifffile
 
 from course_lib.data.sample_images import package_file
-from course_lib.histology.slides import (
-    Slide,
-    SlideLevel,
-    assemble_heatmap,
-    mask_fraction,
-    patch_grid,
-    tissue_mask,
-)
+from course_lib.histology.slide_grid import assemble_heatmap, mask_fraction, patch_grid
+from course_lib.histology.slides import Slide, SlideLevel, tissue_mask
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,99 @@
+"""Chapter 2's bookkeeping for seeded comparisons: a mean ± sd table, bars with the seeds shown, and the records.
+
+The comparisons of :mod:`course_lib.histology.experiments` and :mod:`~course_lib.histology.sampling_experiment`
+return ``{method: {metric: [one value per seed]}}``; these helpers keep the plotting and ``record`` calls out of the
+notebooks' way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from course_lib.results import record
+
+__all__ = ["mean_sd", "summary_table", "seed_bars", "record_seeds"]
+
+_COLOURS = ["tab:gray", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
+
+
+def mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1; 0.0 for a single value) of per-seed values."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or len(values) == 0:
+        raise ValueError(f"`values` must be a non-empty 1-D sequence (one value per seed), got shape {values.shape}")
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def _check(results: dict, metrics: Sequence[str]) -> None:
+    for method, scores in results.items():
+        missing = [m for m in metrics if m not in scores]
+        if missing:
+            raise ValueError(f"`results[{method!r}]` has no {missing}; it has {sorted(scores)}")
+
+
+def summary_table(results: dict[str, dict[str, list[float]]], metrics: Sequence[str]) -> str:
+    """A text table: one row per method, ``mean ± sd (n seeds)`` per metric."""
+    _check(results, metrics)
+    width = max(len(m) for m in results) + 2
+    lines = [" " * width + "".join(f"{m:>22s}" for m in metrics)]
+    for method, scores in results.items():
+        cells = "".join(f"{'{:.3f} ± {:.3f}'.format(*mean_sd(scores[m])):>22s}" for m in metrics)
+        lines.append(f"{method:<{width}s}{cells}")
+    n = {len(scores[metrics[0]]) for scores in results.values()}
+    lines.append(f"(mean ± sd over {', '.join(map(str, sorted(n)))} seeds)")
+    return "\n".join(lines)
+
+
+def seed_bars(results: dict[str, dict[str, list[float]]], metrics: Sequence[str], title: str):
+    """One panel per metric: a bar per method at the seed mean, ± 1 sd, and each seed as a dot. Returns the figure."""
+    _check(results, metrics)
+    names = list(results)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics), 2.9))
+    for ax, metric in zip(np.atleast_1d(axes), metrics, strict=True):
+        for k, name in enumerate(names):
+            values = np.asarray(results[name][metric], dtype=np.float64)
+            mean, sd = mean_sd(values)
+            ax.bar(k, mean, yerr=sd, color=_COLOURS[k % len(_COLOURS)], alpha=0.7, capsize=3)
+            ax.plot(np.full(len(values), k), values, "k.", markersize=4)
+        ax.set_xticks(range(len(names)), names, rotation=20, fontsize=7)
+        ax.set_title(metric, fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    plt.tight_layout()
+    plt.show()
+    return fig
+
+
+def record_seeds(chapter: int, results: dict[str, dict[str, list[float]]], metrics: Sequence[str], *, name: str,
+                 note: str = "", unit: str = "", lower_is_better: Sequence[str] = ()) -> dict[str, float]:
+    """Record ``<name>_mean`` and ``<name>_sd`` for every method and metric; ``name`` is a format string.
+
+    Parameters
+    ----------
+    chapter : int
+    results : ``{method: {metric: [one value per seed]}}``
+    metrics : the metrics to record
+    name : str
+        Record name with ``{method}`` and ``{metric}`` fields, e.g. ``"nodule_{metric}_{method}"``.
+    note, unit : str
+        Passed to :func:`course_lib.results.record` (the number of seeds is appended to the note).
+    lower_is_better : metrics for which a lower mean is better (false positives, errors).
+
+    Returns
+    -------
+    dict of the recorded ``{name: value}``
+    """
+    _check(results, metrics)
+    recorded = {}
+    for method, scores in results.items():
+        for metric in metrics:
+            mean, sd = mean_sd(scores[metric])
+            key = name.format(method=method, metric=metric)
+            seeds = f"{len(scores[metric])} seeds"
+            record(chapter, f"{key}_mean", mean, unit=unit, higher_is_better=metric not in lower_is_better,
+                   note=f"{note}; mean over {seeds}" if note else f"mean over {seeds}")
+            record(chapter, f"{key}_sd", sd, unit=unit, higher_is_better=False, note=f"sample sd over {seeds}")
+            recorded[f"{key}_mean"], recorded[f"{key}_sd"] = mean, sd
+    return recorded
