@@ -44,10 +44,10 @@ class LossSettings:
     n_test: int = 128  # test images, scored once per loss and seed
     data_seed: int = 1  # train / val / test images are drawn with data_seed, + 1, + 2: fixed for every run
     epochs: int = 10  # quick budget: 3 losses x 3 seeds in about a minute on 2 CPU cores; the best epoch is kept
-    depth: int = 2
+    depth: int = 2  # two poolings: the receptive field covers a lesion (radius 2-4 px) and its surroundings
     width: int = 8  # tiny U-Net for 2 CPU cores
-    batch_size: int = 16
-    lr: float = 3e-3
+    batch_size: int = 16  # 16 batches per epoch: enough Adam steps on 256 images
+    lr: float = 3e-3  # Adam; the rate the chapter uses for every small U-Net
     # thresholds tried on validation: low ones too, because BCE under 1 % foreground rarely passes 0.5
     thresholds: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
     seeds: tuple[int, ...] = (0, 1, 2)  # training seeds (weights, batch order): >= 3 for a spread

@@ -57,11 +57,11 @@ class SamplingSettings:
     patches: int = 6144  # training patches per arm and seed: the budget every arm shares (quick: 4 arms x 3 seeds)
     epochs: int = 6  # passes of patches // epochs patches each; validation after each
     curriculum_epochs: int = 3  # epochs from "positives only" to the end share: half the run, as in the quick trials
-    batch_size: int = 32
+    batch_size: int = 32  # a stratified batch holds 16 positives at the balanced share
     pos_fraction: float = 0.5  # the balanced share: balanced arm, and end point of "cased_to_balanced"
     depth: int = 2  # two poolings: the receptive field covers a lesion and its surroundings
     width: int = 8  # tiny net for 2 CPU cores
-    lr: float = 3e-3
+    lr: float = 3e-3  # Adam; the rate the chapter uses for every small U-Net
     # probability thresholds tried on validation; low ones too: a net trained on near-uniform patches is
     # calibrated to the rare class, so a fixed 0.5 would judge its calibration rather than its ranking
     thresholds: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)

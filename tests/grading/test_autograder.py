@@ -29,7 +29,12 @@ pytestmark = pytest.mark.slow
 TIMEOUT = 20  # seconds per cell while grading; the looping submission costs this once
 
 # ---- ch02_segmentation_metrics -------------------------------------------------------------------
-METRICS_FULL = {"test_precision": 1, "test_iou": 2, "test_dice": 2, "test_soft_dice_loss": 3, "test_mean_dice": 2}
+METRICS_FULL = {"test_precision": 1, "test_precision_empty": 1, "test_iou": 2, "test_iou_empty": 1, "test_dice": 2,
+                "test_dice_empty": 1, "test_soft_dice_loss": 2, "test_soft_dice_per_image": 1,
+                "test_soft_dice_empty": 1, "test_mean_dice": 2, "test_mean_dice_absent_class": 1,
+                "test_train_mode": 1, "test_zero_grad": 1, "test_training_heldout": 2}
+# the loss feeds the training exercise: a loss that cannot backpropagate fails it too
+LOSS_BROKEN = {"test_soft_dice_loss": 0, "test_train_mode": 0, "test_zero_grad": 0, "test_training_heldout": 0}
 
 # student -> (solution edits or None for the untouched release, scores that differ from FULL,
 #             words the feedback must contain)
@@ -47,23 +52,55 @@ METRICS_SUBMISSIONS = {
     ),
     "loss_detached_from_graph": (
         {"soft_dice_loss": [("(denominator + smooth))", "(denominator + smooth)).detach()")]},
-        {"test_soft_dice_loss": 0},
+        LOSS_BROKEN,
         ["did you .detach() it"],
     ),
     "loss_returns_python_float": (
         {"soft_dice_loss": [("(denominator + smooth))", "(denominator + smooth)).item()")]},
-        {"test_soft_dice_loss": 0},
+        LOSS_BROKEN,
         ["did you call .item() or .numpy()?"],
     ),
-    # passes the visible checks and fails a hidden one: its feedback must not show hidden test code
+    # the empty-mask convention has its own visible cell: missing it costs that cell only
     "precision_ignores_empty_convention": (
         {"precision": [("return 1.0 if not target.any() else 0.0", "return 0.0")]},
-        {"test_precision": 0},
+        {"test_precision_empty": 0},
         ["both masks empty: the convention says 1.0"],
+    ),
+    "dice_misses_only_the_empty_mask_convention": (
+        {"dice": [("return 1.0", "return 0.0")]},
+        {"test_dice_empty": 0},
+        ["both masks empty: the convention says 1.0"],
+    ),
+    # passes the visible checks (pooled and per image agree on them) and fails the hidden random batches
+    "soft_dice_pooled_over_the_batch": (
+        {"soft_dice_loss": [("dims = tuple(range(1, logits.ndim))", "dims = tuple(range(logits.ndim))")]},
+        {"test_soft_dice_loss": 0, "test_soft_dice_per_image": 0},
+        ["compute 1 - DL for each image"],
+    ),
+    "dice_imports_the_reference": (
+        {"dice": [("    total = np.sum(pred) + np.sum(target)\n",
+                   "    from course_lib.metrics import dice as reference\n    return reference(pred, target)\n")]},
+        {"test_dice": 0, "test_dice_empty": 0},
+        ["calls the course's reference implementation", "write it yourself"],
+    ),
+    "training_without_zero_grad": (
+        {"train_one_epoch": [("        optimizer.zero_grad()\n", "")]},
+        {"test_zero_grad": 0},
+        ["gradients left over from before were added to this step"],
+    ),
+    "training_never_calls_model_train": (
+        {"train_one_epoch": [("    model.train()\n", "")]},
+        {"test_train_mode": 0},
+        ["call model.train() first"],
+    ),
+    "scoring_in_training_mode": (
+        {"heldout_dice": [("    model.eval()\n", "")]},
+        {"test_train_mode": 0},
+        ["call model.eval()"],
     ),
     "precision_loops_forever": (
         {"precision": [("tp = np.sum(pred & target)", "while True:\n        pass")]},
-        {"test_precision": 0},
+        {"test_precision": 0, "test_precision_empty": 0},
         ["CellTimeoutError"],
     ),
     "untouched_release": (None, dict.fromkeys(METRICS_FULL, 0), ["NotImplementedError"]),
@@ -72,13 +109,21 @@ METRICS_SUBMISSIONS = {
 
 # ---- ch02_fcn_and_cased ---------------------------------------------------------------------------
 FCN_FULL = {"test_receptive_field": 2, "test_multiplications_saved": 2, "test_linear_to_conv": 3,
-            "test_cased_probabilities": 2}
+            "test_cased_probabilities": 2, "test_cased_smoothing": 1, "test_patch_train_mode": 1,
+            "test_patch_zero_grad": 1, "test_patch_training_heldout": 2}
 FCN_SUBMISSIONS = {
     "correct": ({}, {}, ["visible checks passed"]),
     "receptive_field_ignores_stride": (
         {"receptive_field": [("r += (k - 1) * jump", "r += k - 1")]},
         {"test_receptive_field": 0},
         ["Did you multiply (k - 1) by the jump of the layer before?"],
+    ),
+    "receptive_field_imports_the_reference": (
+        {"receptive_field": [("    r, jump = 1, 1\n", "    from course_lib.histology.receptive_field import Layer, "
+                              "receptive_fields\n    return receptive_fields([Layer(k, s) for k, s in "
+                              "zip(kernels, strides)])[-1].size\n")]},
+        {"test_receptive_field": 0},
+        ["calls the course's reference implementation", "write it yourself"],
     ),
     "non_overlapping_windows": (
         {"multiplications_saved": [("(input_size - r + 1) * cost(r)", "(input_size // r) * cost(r)")]},
@@ -98,8 +143,25 @@ FCN_SUBMISSIONS = {
             "p[members] = share * ((1 - smoothing) * loss / loss.sum() + smoothing / members.sum())",
             "p[members] = (1 - smoothing) * loss / losses.sum() + smoothing / len(losses)",
         )]},
-        {"test_cased_probabilities": 0},
+        {"test_cased_probabilities": 0, "test_cased_smoothing": 0},
         ["normalise the losses within each class"],
+    ),
+    # the smoothing convention has its own visible cell; the hidden random cases fail too
+    "cased_drops_smoothing": (
+        {"cased_probabilities": [("(1 - smoothing) * loss / loss.sum() + smoothing / members.sum()",
+                                  "loss / loss.sum()")]},
+        {"test_cased_probabilities": 0, "test_cased_smoothing": 0},
+        ["did you drop eps?"],
+    ),
+    "patch_training_without_zero_grad": (
+        {"train_one_epoch": [("        optimizer.zero_grad()\n", "")]},
+        {"test_patch_zero_grad": 0},
+        ["gradients left over from before were added to this step"],
+    ),
+    "patch_training_never_calls_model_train": (
+        {"train_one_epoch": [("    model.train()\n", "")]},
+        {"test_patch_train_mode": 0},
+        ["call model.train() first"],
     ),
     "untouched_release": (None, dict.fromkeys(FCN_FULL, 0), ["NotImplementedError"]),
 }
