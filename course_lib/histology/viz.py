@@ -14,7 +14,7 @@ import numpy as np
 
 from course_lib.results import record
 
-__all__ = ["mean_sd", "summary_table", "seed_bars", "record_seeds"]
+__all__ = ["mean_sd", "summary_table", "seed_bars", "record_seeds", "record_paired_difference"]
 
 _COLOURS = ["tab:gray", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
 
@@ -97,3 +97,22 @@ def record_seeds(chapter: int, results: dict[str, dict[str, list[float]]], metri
             record(chapter, f"{key}_sd", sd, unit=unit, higher_is_better=False, note=f"sample sd over {seeds}")
             recorded[f"{key}_mean"], recorded[f"{key}_sd"] = mean, sd
     return recorded
+
+
+def record_paired_difference(chapter: int, results: dict[str, dict[str, list[float]]], better: str, worse: str,
+                             metric: str, *, name: str, note: str = "") -> tuple[float, float]:
+    """Record the per-seed difference ``better - worse`` of ``metric`` as ``<name>_mean`` and ``<name>_sd``.
+
+    Both arms of a comparison share each seed's data and initial weights, so the seed-wise difference is paired;
+    a claim "``better`` beats ``worse``" is then stated as ``<name>_mean > <name>_sd`` (the mean gain exceeds one
+    standard deviation of the gain over seeds), not on one draw.
+    """
+    _check(results, [metric])
+    a, b = (np.asarray(results[arm][metric], dtype=np.float64) for arm in (better, worse))
+    if a.shape != b.shape:
+        raise ValueError(f"`{better}` and `{worse}` have {len(a)} and {len(b)} seeds of {metric!r}: not paired")
+    mean, sd = mean_sd(a - b)
+    what = f"{metric}: {better} minus {worse}, paired by seed"
+    record(chapter, f"{name}_mean", mean, unit="", note=f"{what}; {note}" if note else what)
+    record(chapter, f"{name}_sd", sd, unit="", higher_is_better=False, note=f"sample sd over {len(a)} seeds")
+    return mean, sd

@@ -32,6 +32,12 @@ def notebook_paths(root: Path = ROOT) -> list[Path]:
     return sorted((root / "notebooks").glob("*.ipynb")) + sorted((root / "solutions").glob("*/*.ipynb"))
 
 
+def badge_path(relative_path: str) -> str:
+    """The notebook a badge opens: a solution's badge opens its released assignment, never the solution."""
+    parts = relative_path.split("/")
+    return "/".join(["assignments", *parts[1:]]) if parts[0] == "solutions" else relative_path
+
+
 def synced_sources(nb, relative_path: str) -> list[str]:
     """The cell sources of ``nb`` with badge and install lines rewritten."""
     out = []
@@ -39,7 +45,7 @@ def synced_sources(nb, relative_path: str) -> list[str]:
         lines = cell.source.split("\n")
         for k, line in enumerate(lines):
             if cell.cell_type == "markdown" and BADGE_MARK in line:
-                lines[k] = f"{colab_badge(relative_path)} {BADGE_MARK}"
+                lines[k] = f"{colab_badge(badge_path(relative_path))} {BADGE_MARK}"
             elif cell.cell_type == "code" and INSTALL_MARK in line:
                 indent = line[: len(line) - len(line.lstrip())]
                 lines[k] = f"{indent}subprocess.run({COLAB_INSTALL!r}, shell=True, check=True)  {INSTALL_MARK}"
