@@ -57,7 +57,7 @@ METRICS_SUBMISSIONS = {
     ),
     "loss_returns_python_float": (
         {"soft_dice_loss": [("(denominator + smooth))", "(denominator + smooth)).item()")]},
-        LOSS_BROKEN,
+        {**LOSS_BROKEN, "test_soft_dice_per_image": 0, "test_soft_dice_empty": 0},
         ["did you call .item() or .numpy()?"],
     ),
     # the empty-mask convention has its own visible cell: missing it costs that cell only
@@ -83,14 +83,15 @@ METRICS_SUBMISSIONS = {
         {"test_dice": 0, "test_dice_empty": 0},
         ["calls the course's reference implementation", "write it yourself"],
     ),
+    # a wrong loop loses its convention cell and, trained for real, the held-out Dice too
     "training_without_zero_grad": (
         {"train_one_epoch": [("        optimizer.zero_grad()\n", "")]},
-        {"test_zero_grad": 0},
-        ["gradients left over from before were added to this step"],
+        {"test_zero_grad": 0, "test_training_heldout": 0},
+        ["gradients left over from before were added to this step", "held-out test Dice of"],
     ),
     "training_never_calls_model_train": (
         {"train_one_epoch": [("    model.train()\n", "")]},
-        {"test_train_mode": 0},
+        {"test_train_mode": 0, "test_training_heldout": 0},
         ["call model.train() first"],
     ),
     "scoring_in_training_mode": (
