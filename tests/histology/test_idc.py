@@ -97,7 +97,7 @@ def test_bad_file_names_are_named(tree):
 
 
 def test_missing_root_points_to_the_script(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"folder .*nowhere not found; run `python data_scripts/idc\.py`"):
+    with pytest.raises(FileNotFoundError, match=r"folder .*nowhere not found; run `python -m data_scripts\.idc`"):
         scan_idc(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match=r"patient folder\(s\) not found: .*123"):
         scan_idc(tmp_path, patients=["123"])
