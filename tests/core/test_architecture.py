@@ -20,8 +20,7 @@ LIB = ROOT / "course_lib"
 CORE = {"config", "training", "results", "viz", "metrics", "data", "_meta", "__init__"}
 CHAPTERS = {"chest_xray": 1, "histology": 2, "counting": 3, "translation": 4, "confounders": 5}
 TOOLS = {"tools"}
-LONG_MODULES_WITH_A_REASON: dict[str, str] = {
-}
+LONG_MODULES_WITH_A_REASON: dict[str, str] = {}
 
 
 def package_of(module: str) -> str:
