@@ -101,11 +101,12 @@ def draw_with_fraction(pool: BrainSlices, n: int, fraction: float, rng: np.rando
         raise ValueError(f"`fraction` must lie in [0, 1], got {fraction}")
     n_tumour = int(round(n * fraction))
     rows = []
-    for want, group in ((n_tumour, np.flatnonzero(pool.tumour)), (n - n_tumour, np.flatnonzero(~pool.tumour))):
+    for kind, want, group in (("tumour", n_tumour, np.flatnonzero(pool.tumour)),
+                              ("healthy", n - n_tumour, np.flatnonzero(~pool.tumour))):
         if want == 0:
             continue
         if len(group) == 0:
-            raise ValueError(f"the pool has no {'tumour' if group is pool.tumour else 'healthy'} slices to draw from")
+            raise ValueError(f"the pool has no {kind} slices to draw {want} from")
         rows.append(rng.choice(group, want, replace=want > len(group)))
     rows = np.concatenate(rows)
     rng.shuffle(rows)

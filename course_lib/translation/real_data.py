@@ -59,7 +59,9 @@ def itk_brain_slices(folder: str | Path = ITK_DATA) -> tuple[np.ndarray, np.ndar
             f"{', '.join(missing)} not found in {folder}: these real slices ship with the Debian package "
             "insighttoolkit5-examples (`sudo apt-get install insighttoolkit5-examples`; on Colab: "
             "`!apt-get install -qq insighttoolkit5-examples`). The notebook continues with synthetic slices only.")
-    pd, t1 = (imread(p).astype(np.float32) / 255.0 for p in paths)
+    images = [imread(p) for p in paths]
+    images = [im[..., 0] if im.ndim == 3 else im for im in images]  # one file is stored as grey RGB
+    pd, t1 = (im.astype(np.float32) / 255.0 for im in images)
     return pd, t1
 
 
