@@ -82,7 +82,8 @@ class SweepResult:
     """What :func:`run_bias_sweep` measured.
 
     ``runs``: one row per translator (``method`` "cyclegan" or "paired", ``fraction``, ``seed``, ``erased``,
-    ``hallucinated``, ``tumour_error``, ``seconds``) plus one ``method == "real_t1"`` row (the referee on real T1).
+    ``hallucinated``, ``tumour_error``, ``image_error`` (mean |translation - real T1| over whole slices),
+    ``seconds``) plus one ``method == "real_t1"`` row (the referee on real T1, errors 0).
     ``examples``: ``flair``, ``t1``, ``mask`` (k, S, S) of ``n_examples`` test slices, ``tumour`` (k,), and
     ``translations[(method, fraction)]`` (k, S, S) from each method's first seed.
     """
@@ -166,7 +167,8 @@ def run_bias_sweep(s: BiasSweepSettings | None = None, *, real: BrainSlices | No
         rates = bias_rates(called, test.tumour)
         return {"method": method, "fraction": fraction, "seed": seed, "erased": rates.erased,
                 "hallucinated": rates.hallucinated,
-                "tumour_error": tumour_intensity_error(translated, test.t1, test.mask), "seconds": seconds}
+                "tumour_error": tumour_intensity_error(translated, test.t1, test.mask),
+                "image_error": float(np.abs(translated - test.t1).mean()), "seconds": seconds}
 
     rows = [score("real_t1", np.nan, 0, test.t1, 0.0)]
     keep = np.concatenate([np.flatnonzero(test.tumour)[: (s.n_examples + 1) // 2],
@@ -194,7 +196,7 @@ def run_bias_sweep(s: BiasSweepSettings | None = None, *, real: BrainSlices | No
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and sd over seeds of each measure, per (method, fraction): columns ``<measure>_mean``, ``<measure>_sd``,
     and ``n_seeds``. The sd is the sample sd (ddof=1); with one seed it is nan."""
-    measures = ["erased", "hallucinated", "tumour_error"]
+    measures = ["erased", "hallucinated", "tumour_error", "image_error"]
     grouped = runs.fillna({"fraction": -1}).groupby(["method", "fraction"], sort=False)[measures]
     table = grouped.agg(["mean", "std"])
     table.columns = [f"{m}_{'sd' if k == 'std' else k}" for m, k in table.columns]

@@ -48,7 +48,7 @@ __all__ = ["BrainConfig", "BrainSlices", "brain_slices", "unpaired_domains", "CO
 # intensities per tissue: background, scalp, CSF, grey matter, white matter, oedema, tumour core
 CONTRASTS = {
     "flair": np.array([0.0, 0.35, 0.08, 0.55, 0.42, 0.80, 0.95], np.float32),
-    "t1": np.array([0.0, 0.80, 0.15, 0.55, 0.85, 0.62, 0.30], np.float32),
+    "t1": np.array([0.0, 0.80, 0.08, 0.55, 0.85, 0.62, 0.38], np.float32),
 }
 BACKGROUND, SCALP, CSF, GREY, WHITE, OEDEMA, CORE = range(7)
 
@@ -59,7 +59,7 @@ class BrainConfig:
     head_radius: tuple[float, float] = (0.36, 0.46)  # head half-axes as a share of the side
     cortex: float = 0.11  # grey-matter band thickness as a share of the head radius... and sulci fold it
     ventricle: tuple[float, float] = (0.10, 0.22)  # ventricle half-length as a share of the side
-    tumour_radius: tuple[float, float] = (0.07, 0.12)  # tumour core radius as a share of the side (2-4 px at 32)
+    tumour_radius: tuple[float, float] = (0.10, 0.16)  # tumour core radius as a share of the side (3-5 px at 32)
     oedema_scale: tuple[float, float] = (1.4, 1.9)  # oedema radius / core radius
     blur: float = 0.6  # point-spread function sigma in px
     bias_field: float = 0.10  # peak-to-peak amplitude of the smooth multiplicative bias field

@@ -78,7 +78,7 @@ def test_summarise_gives_mean_and_sample_sd_per_method_and_fraction():
     runs = pd.DataFrame({"method": ["real_t1", "cyclegan", "cyclegan", "cyclegan"],
                          "fraction": [np.nan, 0.0, 0.0, 0.0], "seed": [0, 0, 1, 2],
                          "erased": [0.0, 0.2, 0.4, 0.6], "hallucinated": [0.0, 0.1, 0.1, 0.1],
-                         "tumour_error": [0.0, 0.3, 0.3, 0.3]})
+                         "tumour_error": [0.0, 0.3, 0.3, 0.3], "image_error": [0.0, 0.1, 0.1, 0.1]})
     table = summarise(runs).set_index("method")
     assert table.loc["cyclegan", "erased_mean"] == pytest.approx(0.4)
     assert table.loc["cyclegan", "erased_sd"] == pytest.approx(0.2)  # sqrt(((0.2)^2 + 0 + (0.2)^2) / 2)
