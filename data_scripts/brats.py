@@ -22,14 +22,13 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import tarfile
 import tempfile
-import zipfile
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from course_lib.config import data_dir
+from course_lib.data.archives import safe_extract
 
 MODALITIES = ("flair", "t1", "t1ce", "t2", "seg")
 STEPS = """\
@@ -68,25 +67,6 @@ def find_cases(source: Path) -> list[Path]:
     return sorted({p.parent for p in source.rglob("*.nii*") if p.name.startswith(p.parent.name + "_")})
 
 
-def safe_unpack(archive: Path, into: Path) -> None:
-    """Unpack a tar or zip after checking every member (no absolute paths, '..', links); refuse it otherwise."""
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zf:
-            for name in zf.namelist():
-                if name.startswith(("/", "\\")) or ".." in Path(name).parts:
-                    raise ValueError(f"unsafe member {name!r} in {archive}; refusing the archive")
-            zf.extractall(into)
-        return
-    try:
-        with tarfile.open(archive) as tar:
-            for m in tar.getmembers():
-                if m.name.startswith("/") or ".." in Path(m.name).parts or m.issym() or m.islnk() or m.isdev():
-                    raise ValueError(f"unsafe member {m.name!r} in {archive}; refusing the archive")
-            tar.extractall(into, filter="data")
-    except tarfile.TarError as error:
-        raise ValueError(f"{archive} is neither a zip nor a readable tar ({error})") from error
-
-
 def prepare(source: Path, dest: Path, *, progress: bool = True) -> tuple[int, list[str]]:
     """Copy every complete case from ``source`` to ``dest``; return (cases copied or already there, problems)."""
     cases = find_cases(source)
@@ -118,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.archive is not None:
                 if not args.archive.is_file():
                     raise FileNotFoundError(f"archive {args.archive} not found")
-                safe_unpack(args.archive, Path(tmp))
+                safe_extract(args.archive, Path(tmp), progress=progress)
                 source = Path(tmp)
             if not source.is_dir():
                 raise FileNotFoundError(f"source folder {source} not found")

@@ -11,9 +11,9 @@ published with MONAI's ``DecathlonDataset``. Usage::
     python -m data_scripts.msd_brain --check-cases 3            # also read 3 cases with the course's reader
 
 The download resumes from a ``.part`` file and is renamed into place only after its MD5 matches. Extraction
-checks every member first (no absolute paths, no ``..``, no links or devices: the whole archive is refused,
-nothing written), skips the macOS ``._*`` resource files the archive carries, and skips files already extracted
-with the right size (a re-run resumes). Prepared layout (what
+(:func:`course_lib.data.archives.safe_extract`) checks every member first (no absolute paths, no ``..``, no links
+or devices: the whole archive is refused, nothing written), skips the macOS ``._*`` resource files the archive
+carries, and skips files already extracted with the right size (a re-run resumes). Prepared layout (what
 :func:`course_lib.translation.real_data.read_msd_brain` reads)::
 
     COURSE_DATA/msd_brain/Task01_BrainTumour/dataset.json, imagesTr/BRATS_NNN.nii.gz, labelsTr/BRATS_NNN.nii.gz
@@ -23,14 +23,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tarfile
 from pathlib import Path, PurePosixPath
 
-from tqdm.auto import tqdm
-
 from course_lib.config import data_dir
+from course_lib.data.archives import safe_extract
 from course_lib.data.download import download, file_hash
 
 URL = "https://msd-for-monai.s3-us-west-2.amazonaws.com/Task01_BrainTumour.tar"
@@ -53,51 +50,19 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _member_target(member: tarfile.TarInfo, dest: Path) -> Path | None:
-    """Where a member goes under ``dest``; None to skip it. Raises ValueError for an unsafe member."""
-    path = PurePosixPath(member.name)
-    if path.is_absolute() or ".." in path.parts:
-        raise ValueError(f"unsafe member {member.name!r} in archive: absolute path or '..'; refusing the archive")
-    if member.issym() or member.islnk() or member.isdev() or member.isfifo():
-        raise ValueError(f"unsafe member {member.name!r} in archive: link or device; refusing the archive")
-    parts = [p for p in path.parts if p not in (".", "")]
-    if not member.isfile() or TASK not in parts or path.name.startswith("._"):
-        return None  # folders are created as needed; macOS resource forks are junk
-    return dest.joinpath(*parts[parts.index(TASK):])
+def select(member: PurePosixPath) -> PurePosixPath | None:
+    """Where a member goes under the dataset folder: ``Task01_BrainTumour/...``; None for anything else and for
+    the macOS ``._*`` resource files the archive carries."""
+    parts = [p for p in member.parts if p not in (".", "")]
+    if TASK not in parts or member.name.startswith("._"):
+        return None
+    return PurePosixPath(*parts[parts.index(TASK):])
 
 
 def extract(archive: Path, dest: Path, *, progress: bool = True) -> int:
-    """Extract the Task01 members of ``archive`` under ``dest``; return how many files were written.
-
-    Every member is checked before anything is written; a file already there with the member's size is kept.
-
-    Raises
-    ------
-    FileNotFoundError
-        No archive.
-    ValueError
-        Not a tar (truncated download?) or an unsafe member (nothing written then).
-    """
-    archive = Path(archive)
-    if not archive.is_file():
-        raise FileNotFoundError(f"archive {archive} not found")
-    try:
-        with tarfile.open(archive) as tar:
-            members = tar.getmembers()
-            plan = [(m, t) for m in members if (t := _member_target(m, dest)) is not None]
-            written = 0
-            for member, target in tqdm(plan, desc="extracting", unit="file", disable=not progress):
-                if target.is_file() and target.stat().st_size == member.size:
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                part = target.with_name(target.name + ".part")
-                with tar.extractfile(member) as src, open(part, "wb") as out:
-                    shutil.copyfileobj(src, out)
-                part.replace(target)
-                written += 1
-    except tarfile.TarError as error:
-        raise ValueError(f"{archive} is not a readable tar archive ({error}); download it again") from error
-    return written
+    """Extract the Task01 members of ``archive`` under ``dest`` with :func:`course_lib.data.archives.safe_extract`
+    (every member checked before anything is written; files already there with the right size kept)."""
+    return safe_extract(archive, dest, select=select, progress=progress)
 
 
 def check(task_dir: Path) -> tuple[list[str], str]:

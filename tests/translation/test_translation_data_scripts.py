@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import tarfile
 from pathlib import Path
@@ -12,20 +11,10 @@ import numpy as np
 import pytest
 from test_translation_real_data import expected_tumour, write_brats, write_msd
 
+from data_scripts import brats
+from data_scripts import msd_brain as msd
+
 from course_lib.translation.real_data import read_brats, read_msd_brain
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"data_scripts_{name}", ROOT / "data_scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-msd = load_script("msd_brain")
-brats = load_script("brats")
 
 
 def msd_tar(tmp_path: Path, extra: list[tuple[str, bytes]] = ()) -> Path:
