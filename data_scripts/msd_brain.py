@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"extracted {written} new files into {args.dest / TASK}")
         missing, summary = check(args.dest / TASK)
         if missing:
-            print(f"error: {len(missing)} files listed in dataset.json are missing, e.g. {missing[:3]}", file=sys.stderr)
+            print(f"error: {len(missing)} files listed in dataset.json are missing, e.g. {missing[:3]}",
+                  file=sys.stderr)
             return 1
         print(summary)
         if args.check_cases:

@@ -28,7 +28,14 @@ from course_lib.translation.classifier import (
     tumour_scores,
     youden_threshold,
 )
-from course_lib.translation.cyclegan import CycleGAN, TranslatorConfig, cyclegan_step, train_cyclegan, train_paired, translate
+from course_lib.translation.cyclegan import (
+    CycleGAN,
+    TranslatorConfig,
+    cyclegan_step,
+    train_cyclegan,
+    train_paired,
+    translate,
+)
 from course_lib.translation.losses import (
     LAMBDA_CYCLE,
     LAMBDA_IDENTITY,

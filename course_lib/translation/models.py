@@ -120,7 +120,8 @@ class PatchDiscriminator(nn.Module):
         channels = width
         for n in range(1, n_layers):  # stride-2 layers
             out = width * min(2**n, 8)
-            layers += [nn.Conv2d(channels, out, 4, stride=2, padding=1), nn.InstanceNorm2d(out), nn.LeakyReLU(0.2, True)]
+            layers += [nn.Conv2d(channels, out, 4, stride=2, padding=1), nn.InstanceNorm2d(out),
+                       nn.LeakyReLU(0.2, True)]
             channels = out
         out = width * min(2**n_layers, 8)
         layers += [nn.Conv2d(channels, out, 4, stride=1, padding=1), nn.InstanceNorm2d(out), nn.LeakyReLU(0.2, True),

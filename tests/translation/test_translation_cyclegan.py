@@ -10,7 +10,14 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from course_lib.translation.cyclegan import CycleGAN, TranslatorConfig, cyclegan_step, train_cyclegan, train_paired, translate
+from course_lib.translation.cyclegan import (
+    CycleGAN,
+    TranslatorConfig,
+    cyclegan_step,
+    train_cyclegan,
+    train_paired,
+    translate,
+)
 from course_lib.translation.synthetic_brain import brain_slices
 
 TINY = TranslatorConfig(width=2, n_blocks=1, d_width=2, d_layers=1, steps=3, batch_size=2, pool_size=0)

@@ -8,13 +8,11 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
-import pytest
 from test_translation_real_data import expected_tumour, write_brats, write_msd
 
+from course_lib.translation.real_data import read_brats, read_msd_brain
 from data_scripts import brats
 from data_scripts import msd_brain as msd
-
-from course_lib.translation.real_data import read_brats, read_msd_brain
 
 
 def msd_tar(tmp_path: Path, extra: list[tuple[str, bytes]] = ()) -> Path:
