@@ -34,8 +34,8 @@ from course_lib.translation.classifier import train_tumour_classifier, tumour_sc
 from course_lib.translation.cyclegan import TranslatorConfig, train_cyclegan, train_paired, translate
 from course_lib.translation.synthetic_brain import BrainConfig, BrainSlices, brain_slices
 
-__all__ = ["BiasSweepSettings", "QUICK", "FULL", "settings", "SweepResult", "run_bias_sweep", "summarise",
-           "draw_with_fraction"]
+__all__ = ["BiasSweepSettings", "QUICK", "FULL", "settings", "SweepResult", "BiasSweep", "run_bias_sweep",
+           "summarise", "draw_with_fraction"]
 
 
 @dataclass(frozen=True)
@@ -138,9 +138,9 @@ def _pools_from_real(slices: BrainSlices, s: BiasSweepSettings, seed: int = 0) -
     return {role: slices.subset(np.isin(slices.subject, g)) for role, g in zip(roles, groups, strict=True)}
 
 
-def run_bias_sweep(s: BiasSweepSettings | None = None, *, real: BrainSlices | None = None,
-                   progress: bool = True) -> SweepResult:
-    """Train the referee, then a CycleGAN per (fraction, seed) and a paired control per seed; score them all.
+class BiasSweep:
+    """The sweep, run in parts: build it (data and referee), then :meth:`run` each (method, fraction), then
+    :meth:`result`. A notebook can spread the parts over cells; :func:`run_bias_sweep` runs them all.
 
     Parameters
     ----------
@@ -149,50 +149,81 @@ def run_bias_sweep(s: BiasSweepSettings | None = None, *, real: BrainSlices | No
     real : BrainSlices, optional
         Real slices (e.g. :func:`~course_lib.translation.real_data.read_msd_brain`) instead of synthetic ones;
         split by subject.
-    progress : bool
-        A tqdm bar over the translators.
-
-    Returns
-    -------
-    SweepResult
     """
-    from tqdm.auto import tqdm
 
-    s = s or settings()
-    pools = _synthetic_pools(s) if real is None else _pools_from_real(real, s)
-    ctrain, cval, test = pools["classifier_train"], pools["classifier_val"], pools["test"]
-    referee = train_tumour_classifier(ctrain.t1, ctrain.tumour, cval.t1, cval.tumour, epochs=s.classifier_epochs,
-                                      seed=0)
+    def __init__(self, s: BiasSweepSettings | None = None, *, real: BrainSlices | None = None):
+        self.settings = s = s or settings()
+        self.pools = _synthetic_pools(s) if real is None else _pools_from_real(real, s)
+        ctrain, cval, self.test = self.pools["classifier_train"], self.pools["classifier_val"], self.pools["test"]
+        self.referee = train_tumour_classifier(ctrain.t1, ctrain.tumour, cval.t1, cval.tumour,
+                                               epochs=s.classifier_epochs, seed=0)
+        test = self.test
+        self.rows = [self._score("real_t1", np.nan, 0, test.t1, 0.0)]
+        self.keep = np.concatenate([np.flatnonzero(test.tumour)[: (s.n_examples + 1) // 2],
+                                    np.flatnonzero(~test.tumour)[: s.n_examples // 2]])
+        self.examples = {"flair": test.flair[self.keep], "t1": test.t1[self.keep], "mask": test.mask[self.keep],
+                         "tumour": test.tumour[self.keep], "translations": {}}
 
-    def score(method: str, fraction: float, seed: int, translated: np.ndarray, seconds: float) -> dict:
-        called = tumour_scores(referee.model, translated) > referee.threshold
+    def _score(self, method: str, fraction: float, seed: int, translated: np.ndarray, seconds: float) -> dict:
+        test = self.test
+        called = tumour_scores(self.referee.model, translated) > self.referee.threshold
         rates = bias_rates(called, test.tumour)
         return {"method": method, "fraction": fraction, "seed": seed, "erased": rates.erased,
                 "hallucinated": rates.hallucinated,
                 "tumour_error": tumour_intensity_error(translated, test.t1, test.mask),
                 "image_error": float(np.abs(translated - test.t1).mean()), "seconds": seconds}
 
-    rows = [score("real_t1", np.nan, 0, test.t1, 0.0)]
-    keep = np.concatenate([np.flatnonzero(test.tumour)[: (s.n_examples + 1) // 2],
-                           np.flatnonzero(~test.tumour)[: s.n_examples // 2]])
-    examples = {"flair": test.flair[keep], "t1": test.t1[keep], "mask": test.mask[keep],
-                "tumour": test.tumour[keep], "translations": {}}
-    jobs = [("paired", s.source_fraction, seed) for seed in s.seeds]
-    jobs += [("cyclegan", fraction, seed) for fraction in s.fractions for seed in s.seeds]
-    for method, fraction, seed in tqdm(jobs, desc="translators", disable=not progress):
-        rng = np.random.default_rng([seed, int(round(1000 * fraction))])
-        start = time.perf_counter()
-        source = draw_with_fraction(pools["source"], s.n_source, s.source_fraction, rng)
-        if method == "paired":  # registered pairs of the source subjects
-            generator, _ = train_paired(source.flair, source.t1, s.translator, seed=seed)
-        else:  # unpaired: FLAIR of the source subjects, T1 of the target subjects
-            target = draw_with_fraction(pools["target"], s.n_target, fraction, rng)
-            generator = train_cyclegan(source.flair, target.t1, s.translator, seed=seed)[0].g
-        translated = translate(generator, test.flair)
-        rows.append(score(method, fraction, seed, translated, time.perf_counter() - start))
-        if seed == s.seeds[0]:
-            examples["translations"][method, fraction] = translated[keep]
-    return SweepResult(pd.DataFrame(rows), examples, referee.threshold, referee.val_auroc, s)
+    def run(self, method: str, fraction: float, *, progress: bool = True) -> None:
+        """Train and score one translator per seed: ``method`` "cyclegan" (T1 target with ``fraction`` tumour
+        slices) or "paired" (registered pairs of the source subjects; ``fraction`` is ignored)."""
+        from tqdm.auto import tqdm
+
+        if method not in ("cyclegan", "paired"):
+            raise ValueError(f"`method` must be 'cyclegan' or 'paired', got {method!r}")
+        s = self.settings
+        fraction = s.source_fraction if method == "paired" else float(fraction)
+        for seed in tqdm(s.seeds, desc=f"{method} {100 * fraction:.0f} %", disable=not progress):
+            rng = np.random.default_rng([seed, int(round(1000 * fraction))])
+            start = time.perf_counter()
+            source = draw_with_fraction(self.pools["source"], s.n_source, s.source_fraction, rng)
+            if method == "paired":  # registered pairs of the source subjects
+                generator, _ = train_paired(source.flair, source.t1, s.translator, seed=seed)
+            else:  # unpaired: FLAIR of the source subjects, T1 of the target subjects
+                target = draw_with_fraction(self.pools["target"], s.n_target, fraction, rng)
+                generator = train_cyclegan(source.flair, target.t1, s.translator, seed=seed)[0].g
+            translated = translate(generator, self.test.flair)
+            self.rows.append(self._score(method, fraction, seed, translated, time.perf_counter() - start))
+            if seed == s.seeds[0]:
+                self.examples["translations"][method, fraction] = translated[self.keep]
+
+    def result(self) -> SweepResult:
+        """What has been run so far."""
+        return SweepResult(pd.DataFrame(self.rows), self.examples, self.referee.threshold, self.referee.val_auroc,
+                           self.settings)
+
+
+def run_bias_sweep(s: BiasSweepSettings | None = None, *, real: BrainSlices | None = None,
+                   progress: bool = True) -> SweepResult:
+    """Train the referee, then a paired control per seed and a CycleGAN per (fraction, seed); score them all.
+
+    Parameters
+    ----------
+    s : BiasSweepSettings, optional
+        Default: :func:`settings`.
+    real : BrainSlices, optional
+        Real slices instead of synthetic ones; split by subject.
+    progress : bool
+        tqdm bars over the seeds.
+
+    Returns
+    -------
+    SweepResult
+    """
+    sweep = BiasSweep(s, real=real)
+    sweep.run("paired", sweep.settings.source_fraction, progress=progress)
+    for fraction in sweep.settings.fractions:
+        sweep.run("cyclegan", fraction, progress=progress)
+    return sweep.result()
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:

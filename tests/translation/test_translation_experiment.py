@@ -77,3 +77,11 @@ def test_settings_follow_the_mode(monkeypatch):
     assert FULL.fractions == tuple(round(0.1 * k, 1) for k in range(11))
     with pytest.raises(dataclasses.FrozenInstanceError):
         QUICK.image_size = 64
+
+
+def test_sweep_parts_refuse_an_unknown_method():
+    from course_lib.translation.experiment import BiasSweep
+
+    sweep = BiasSweep.__new__(BiasSweep)  # no data needed to check the argument
+    with pytest.raises(ValueError, match="`method` must be 'cyclegan' or 'paired', got 'pix2pix'"):
+        sweep.run("pix2pix", 0.5)
