@@ -26,7 +26,8 @@ from nbgrader_harness import (
 
 from course_lib.tools.grade_all import grade
 
-pytestmark = pytest.mark.slow
+# ten submissions, each training a small CycleGAN: minutes of wall time on a busy machine, beyond the default limit
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 ASSIGNMENT = "ch04_cyclegan"
 TIMEOUT = 120  # seconds per cell while grading; the training cell needs ~10 s of CPU, far more wall on a busy machine
