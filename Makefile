@@ -13,6 +13,7 @@ export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
 ASSIGNMENTS := $(notdir $(wildcard solutions/*))
+ITK_SLICE := /usr/share/doc/insighttoolkit5-examples/examples/Data/BrainT1Slice.png
 
 .PHONY: venv course test test-fast lint release grade grade-me clean help
 
@@ -31,6 +32,11 @@ $(STAMP): requirements.txt requirements-nodeps.txt constraints.txt pyproject.tom
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (course)" >/dev/null
+	@# one real brain slice in two MRI contrasts (chapter 4), from Debian; optional: ch04a says so when it is absent
+	@test -f $(ITK_SLICE) || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ apt-get install -y -qq insighttoolkit5-examples >/dev/null 2>&1 || \
+		  { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq insighttoolkit5-examples >/dev/null 2>&1; }; }; } || \
+		echo "note: apt-get install insighttoolkit5-examples for chapter 4's real PD/T1 slice (optional)"
 	touch $(STAMP)
 
 # configurable-http-proxy (npm), the proxy JupyterHub needs in the hub round-trip test; exact versions in

@@ -93,6 +93,16 @@ CLAIMS = {
         ("classic_wells_mae_in_colonies", "density_wells_mae_in_colonies_mean"),  # the assay's counts in colonies
         ("empty_field_count_classic", "empty_field_count_density_mean"),  # Otsu counts noise in an empty well
     ],
+    "ch04a_cyclegan_translation": [
+        ("flair_l1_to_true_t1", "cyclegan_l1_to_true_t1_seed0"),  # the contrast map is learnt (one seed; see ch04b)
+    ],
+    "ch04b_translation_bias": [  # means over 3 seeds per target fraction
+        ("cyclegan_0pct_erased_mean", "cyclegan_100pct_erased_mean"),  # few target tumours: more erased
+        ("cyclegan_100pct_hallucinated_mean", "cyclegan_0pct_hallucinated_mean"),  # many: more hallucinated
+        ("cyclegan_0pct_erased_mean", "paired_erased_mean"),  # the paired control keeps the tumours
+        ("cyclegan_100pct_hallucinated_mean", "paired_hallucinated_mean"),  # and adds fewer
+        ("cyclegan_50pct_tumour_error_mean", "paired_tumour_error_mean"),  # even at a matched 50 %
+    ],
 }
 
 

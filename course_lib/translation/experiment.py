@@ -1,0 +1,237 @@
+"""The chapter's experiment: does a CycleGAN's FLAIR -> T1 translation keep the tumours? It depends on the target.
+
+Cohen, Luck & Honari (*Distribution Matching Losses Can Hallucinate Features in Medical Image Translation*, MICCAI
+2018) trained CycleGANs from FLAIR to T1 on BraTS slices, varying only the share of tumour slices in the T1
+training set, and showed that the translations erase tumours when the target domain has few and add tumours when it
+has many. :func:`run_bias_sweep` repeats that design:
+
+1. **Referee.** A :class:`~course_lib.translation.classifier.TumourClassifier` learns tumour vs healthy on *real*
+   T1 slices (its own subjects), its epoch and threshold chosen on a validation split of real T1 slices. Its error
+   rates on the real T1 of the test slices are the floor.
+2. **Translators.** For each target fraction and seed: a CycleGAN from FLAIR (``source_fraction`` = 50 % tumour
+   slices) to T1 (``fraction`` tumour slices), unpaired, different subjects in the two domains. The control: a
+   paired L1 translator trained on registered FLAIR/T1 pairs of the source subjects, same generator and budget.
+3. **Test.** Held-out FLAIR slices (half tumour, half healthy, subjects seen by no model) are translated; the
+   referee reads every translation. Per translator: the **erased** share (tumour slices called healthy), the
+   **hallucinated** share (healthy slices called tumour) and the mean absolute **intensity error inside the true
+   tumour** against the slice's real T1 (:mod:`course_lib.translation.bias`).
+
+Everything is seeded; a seed changes the translator's initial weights, its batches and its training subjects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from course_lib import config
+from course_lib.translation.bias import bias_rates, tumour_intensity_error
+from course_lib.translation.classifier import train_tumour_classifier, tumour_scores
+from course_lib.translation.cyclegan import TranslatorConfig, train_cyclegan, train_paired, translate
+from course_lib.translation.synthetic_brain import BrainConfig, BrainSlices, brain_slices
+
+__all__ = ["BiasSweepSettings", "QUICK", "FULL", "settings", "SweepResult", "BiasSweep", "run_bias_sweep",
+           "summarise", "draw_with_fraction"]
+
+
+@dataclass(frozen=True)
+class BiasSweepSettings:
+    fractions: tuple[float, ...] = (0.0, 0.5, 1.0)  # tumour share of the T1 (target) training set
+    seeds: tuple[int, ...] = (0, 1, 2)  # >= 3 translators per fraction: spread, not a single run
+    source_fraction: float = 0.5  # tumour share of the FLAIR (source) training set, as in the study
+    image_size: int = 32  # px; tumours of 2-4 px core radius, cheap enough for 9 CycleGANs on a CPU
+    n_source: int = 300  # FLAIR training slices per translator
+    n_target: int = 300  # T1 training slices per translator
+    n_classifier_train: int = 400  # real T1 slices the referee learns from (half tumour)
+    n_classifier_val: int = 200  # real T1 slices that choose the referee's epoch and threshold
+    n_test: int = 200  # held-out slices, half tumour: rates have a binomial sd of at most 0.05 per group
+    classifier_epochs: int = 8  # the referee reaches validation AUROC > 0.99 within 8 epochs
+    translator: TranslatorConfig = field(default_factory=lambda: TranslatorConfig(
+        steps=200,  # erased falls and hallucinated rises with the target share from ~120 steps on; 200 for margin
+        batch_size=4,  # 4 slices per domain per step
+        n_blocks=1,  # one residual block: the receptive field still spans the slice at 32 px
+        d_layers=2,  # 34 px patches: each score judges a whole 32 px slice (a 70 px patch on 128-256 px in the paper)
+        lr=1e-3,  # 2e-3 let seeds diverge (erased 0.03-0.71 at 0 %); 1e-3 kept them within 0.1 on our trial runs
+        lambda_identity=0.0,  # off: identity assumes shared intensities, but FLAIR and T1 invert WM/GM and tumour
+    ))
+    n_examples: int = 8  # test slices kept (with every translation) for the figure and the widget
+    brain: BrainConfig = BrainConfig()  # synthetic anatomy; only image_size is overridden
+
+
+QUICK = BiasSweepSettings()
+FULL = BiasSweepSettings(
+    fractions=tuple(round(0.1 * k, 1) for k in range(11)),  # the study's 0 %, 10 %, ..., 100 %
+    seeds=(0, 1, 2),
+    image_size=64,
+    n_source=2000, n_target=2000, n_classifier_train=2000, n_classifier_val=500, n_test=1000,
+    classifier_epochs=15,
+    translator=TranslatorConfig(width=32, n_blocks=6, d_width=32, d_layers=3, steps=3000, batch_size=8, lr=2e-4,
+                                lambda_identity=0.0),  # the paper's 70 px PatchGAN and lr; sized for a GPU
+)
+
+
+def settings() -> BiasSweepSettings:
+    """``QUICK`` or ``FULL`` by the course mode."""
+    return config.pick(QUICK, FULL)
+
+
+@dataclass
+class SweepResult:
+    """What :func:`run_bias_sweep` measured.
+
+    ``runs``: one row per translator (``method`` "cyclegan" or "paired", ``fraction``, ``seed``, ``erased``,
+    ``hallucinated``, ``tumour_error``, ``image_error`` (mean |translation - real T1| over whole slices),
+    ``seconds``) plus one ``method == "real_t1"`` row (the referee on real T1, errors 0).
+    ``examples``: ``flair``, ``t1``, ``mask`` (k, S, S) of ``n_examples`` test slices, ``tumour`` (k,), and
+    ``translations[(method, fraction)]`` (k, S, S) from each method's first seed.
+    """
+
+    runs: pd.DataFrame
+    examples: dict
+    classifier_threshold: float
+    classifier_val_auroc: float
+    settings: BiasSweepSettings
+
+
+def draw_with_fraction(pool: BrainSlices, n: int, fraction: float, rng: np.random.Generator) -> BrainSlices:
+    """``n`` slices of ``pool`` of which ``round(n * fraction)`` are tumour slices (without replacement when the
+    pool is large enough, with replacement otherwise), shuffled."""
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"`fraction` must lie in [0, 1], got {fraction}")
+    n_tumour = int(round(n * fraction))
+    rows = []
+    for kind, want, group in (("tumour", n_tumour, np.flatnonzero(pool.tumour)),
+                              ("healthy", n - n_tumour, np.flatnonzero(~pool.tumour))):
+        if want == 0:
+            continue
+        if len(group) == 0:
+            raise ValueError(f"the pool has no {kind} slices to draw {want} from")
+        rows.append(rng.choice(group, want, replace=want > len(group)))
+    rows = np.concatenate(rows)
+    rng.shuffle(rows)
+    return pool.subset(rows)
+
+
+def _synthetic_pools(s: BiasSweepSettings) -> dict[str, BrainSlices]:
+    """Disjoint subjects per role (distinct seeds), each a 50 % tumour pool large enough to draw any fraction."""
+    brain = dataclasses.replace(s.brain, size=s.image_size)
+    sizes = {"classifier_train": s.n_classifier_train, "classifier_val": s.n_classifier_val, "test": s.n_test,
+             "source": 2 * s.n_source, "target": 2 * s.n_target}
+    return {role: brain_slices(n, 0.5, config=brain, seed=10_000 + k) for k, (role, n) in enumerate(sizes.items())}
+
+
+def _pools_from_real(slices: BrainSlices, s: BiasSweepSettings, seed: int = 0) -> dict[str, BrainSlices]:
+    """Split real slices by subject into the five roles (shares by the synthetic sizes)."""
+    subjects = np.unique(slices.subject)
+    rng = np.random.default_rng(seed)
+    rng.shuffle(subjects)
+    weights = np.array([s.n_classifier_train, s.n_classifier_val, s.n_test, 2 * s.n_source, 2 * s.n_target], float)
+    edges = np.round(np.cumsum(weights / weights.sum()) * len(subjects)).astype(int)
+    groups = np.split(subjects, edges[:-1])
+    roles = ("classifier_train", "classifier_val", "test", "source", "target")
+    if any(len(g) == 0 for g in groups):
+        raise ValueError(f"{len(subjects)} subjects are too few to split into {roles}")
+    return {role: slices.subset(np.isin(slices.subject, g)) for role, g in zip(roles, groups, strict=True)}
+
+
+class BiasSweep:
+    """The sweep, run in parts: build it (data and referee), then :meth:`run` each (method, fraction), then
+    :meth:`result`. A notebook can spread the parts over cells; :func:`run_bias_sweep` runs them all.
+
+    Parameters
+    ----------
+    s : BiasSweepSettings, optional
+        Default: :func:`settings`.
+    real : BrainSlices, optional
+        Real slices (e.g. :func:`~course_lib.translation.real_data.read_msd_brain`) instead of synthetic ones;
+        split by subject.
+    """
+
+    def __init__(self, s: BiasSweepSettings | None = None, *, real: BrainSlices | None = None):
+        self.settings = s = s or settings()
+        self.pools = _synthetic_pools(s) if real is None else _pools_from_real(real, s)
+        ctrain, cval, self.test = self.pools["classifier_train"], self.pools["classifier_val"], self.pools["test"]
+        self.referee = train_tumour_classifier(ctrain.t1, ctrain.tumour, cval.t1, cval.tumour,
+                                               epochs=s.classifier_epochs, seed=0)
+        test = self.test
+        self.rows = [self._score("real_t1", np.nan, 0, test.t1, 0.0)]
+        self.keep = np.concatenate([np.flatnonzero(test.tumour)[: (s.n_examples + 1) // 2],
+                                    np.flatnonzero(~test.tumour)[: s.n_examples // 2]])
+        self.examples = {"flair": test.flair[self.keep], "t1": test.t1[self.keep], "mask": test.mask[self.keep],
+                         "tumour": test.tumour[self.keep], "translations": {}}
+
+    def _score(self, method: str, fraction: float, seed: int, translated: np.ndarray, seconds: float) -> dict:
+        test = self.test
+        called = tumour_scores(self.referee.model, translated) > self.referee.threshold
+        rates = bias_rates(called, test.tumour)
+        return {"method": method, "fraction": fraction, "seed": seed, "erased": rates.erased,
+                "hallucinated": rates.hallucinated,
+                "tumour_error": tumour_intensity_error(translated, test.t1, test.mask),
+                "image_error": float(np.abs(translated - test.t1).mean()), "seconds": seconds}
+
+    def run(self, method: str, fraction: float, *, progress: bool = True) -> None:
+        """Train and score one translator per seed: ``method`` "cyclegan" (T1 target with ``fraction`` tumour
+        slices) or "paired" (registered pairs of the source subjects; ``fraction`` is ignored)."""
+        from tqdm.auto import tqdm
+
+        if method not in ("cyclegan", "paired"):
+            raise ValueError(f"`method` must be 'cyclegan' or 'paired', got {method!r}")
+        s = self.settings
+        fraction = s.source_fraction if method == "paired" else float(fraction)
+        for seed in tqdm(s.seeds, desc=f"{method} {100 * fraction:.0f} %", disable=not progress):
+            rng = np.random.default_rng([seed, int(round(1000 * fraction))])
+            start = time.perf_counter()
+            source = draw_with_fraction(self.pools["source"], s.n_source, s.source_fraction, rng)
+            if method == "paired":  # registered pairs of the source subjects
+                generator, _ = train_paired(source.flair, source.t1, s.translator, seed=seed)
+            else:  # unpaired: FLAIR of the source subjects, T1 of the target subjects
+                target = draw_with_fraction(self.pools["target"], s.n_target, fraction, rng)
+                generator = train_cyclegan(source.flair, target.t1, s.translator, seed=seed)[0].g
+            translated = translate(generator, self.test.flair)
+            self.rows.append(self._score(method, fraction, seed, translated, time.perf_counter() - start))
+            if seed == s.seeds[0]:
+                self.examples["translations"][method, fraction] = translated[self.keep]
+
+    def result(self) -> SweepResult:
+        """What has been run so far."""
+        return SweepResult(pd.DataFrame(self.rows), self.examples, self.referee.threshold, self.referee.val_auroc,
+                           self.settings)
+
+
+def run_bias_sweep(s: BiasSweepSettings | None = None, *, real: BrainSlices | None = None,
+                   progress: bool = True) -> SweepResult:
+    """Train the referee, then a paired control per seed and a CycleGAN per (fraction, seed); score them all.
+
+    Parameters
+    ----------
+    s : BiasSweepSettings, optional
+        Default: :func:`settings`.
+    real : BrainSlices, optional
+        Real slices instead of synthetic ones; split by subject.
+    progress : bool
+        tqdm bars over the seeds.
+
+    Returns
+    -------
+    SweepResult
+    """
+    sweep = BiasSweep(s, real=real)
+    sweep.run("paired", sweep.settings.source_fraction, progress=progress)
+    for fraction in sweep.settings.fractions:
+        sweep.run("cyclegan", fraction, progress=progress)
+    return sweep.result()
+
+
+def summarise(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sd over seeds of each measure, per (method, fraction): columns ``<measure>_mean``, ``<measure>_sd``,
+    and ``n_seeds``. The sd is the sample sd (ddof=1); with one seed it is nan."""
+    measures = ["erased", "hallucinated", "tumour_error", "image_error"]
+    grouped = runs.fillna({"fraction": -1}).groupby(["method", "fraction"], sort=False)[measures]
+    table = grouped.agg(["mean", "std"])
+    table.columns = [f"{m}_{'sd' if k == 'std' else k}" for m, k in table.columns]
+    table["n_seeds"] = grouped.size()
+    return table.reset_index().replace({"fraction": {-1: np.nan}})

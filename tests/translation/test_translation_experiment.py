@@ -1,0 +1,87 @@
+"""The bias sweep's plumbing on a tiny budget (not its result: that is the notebook's), settings, and figures."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import matplotlib
+import numpy as np
+import pytest
+
+from course_lib.translation.cyclegan import TranslatorConfig
+from course_lib.translation.experiment import FULL, QUICK, BiasSweepSettings, run_bias_sweep, settings, summarise
+from course_lib.translation.figures import plot_bias_curves, translation_grid
+from course_lib.translation.synthetic_brain import brain_slices
+
+matplotlib.use("Agg")
+
+TINY = BiasSweepSettings(fractions=(0.0, 1.0), seeds=(0, 1), image_size=16, n_source=8, n_target=8,
+                         n_classifier_train=16, n_classifier_val=8, n_test=8, classifier_epochs=1,
+                         translator=TranslatorConfig(width=2, n_blocks=0, d_width=2, steps=2, batch_size=2),
+                         n_examples=4)
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield run_bias_sweep(TINY, progress=False)
+    torch.set_num_threads(threads)
+
+
+def test_one_row_per_translator_plus_the_referee_on_real_t1(tiny_sweep):
+    runs = tiny_sweep.runs
+    assert list(runs.method).count("real_t1") == 1
+    assert len(runs[runs.method == "cyclegan"]) == 4 and len(runs[runs.method == "paired"]) == 2  # 2 x 2, 2 seeds
+    cyc = runs[runs.method != "real_t1"]
+    assert cyc[["erased", "hallucinated"]].apply(lambda v: v.between(0, 1)).all().all()
+    real = runs[runs.method == "real_t1"].iloc[0]
+    assert real.tumour_error == 0 and real.image_error == 0, "the real T1 is its own truth"
+
+
+def test_examples_hold_every_translator_of_the_first_seed(tiny_sweep):
+    ex = tiny_sweep.examples
+    assert ex["flair"].shape == ex["t1"].shape == ex["mask"].shape == (4, 16, 16)
+    assert ex["tumour"].sum() == 2, "half tumour, half healthy examples"
+    assert set(ex["translations"]) == {("paired", 0.5), ("cyclegan", 0.0), ("cyclegan", 1.0)}
+
+
+def test_summary_and_figures(tiny_sweep):
+    table = summarise(tiny_sweep.runs)
+    assert set(table.method) == {"real_t1", "paired", "cyclegan"}
+    assert (table[table.method == "cyclegan"].n_seeds == 2).all()
+    assert plot_bias_curves(table) is not None
+    fig = translation_grid(tiny_sweep.examples, TINY.fractions)
+    assert len(fig.axes) == 4 * 4  # rows: FLAIR, 0 %, 100 %, T1; 4 examples
+
+
+def test_sweep_on_real_slices_splits_by_subject():
+    # "real" slices: 30 subjects with 4 slices each (half of the subjects with tumours in every slice)
+    base = brain_slices(120, 0.5, config=dataclasses.replace(TINY.brain, size=16), seed=3)
+    real = dataclasses.replace(base, subject=np.repeat(np.arange(30), 4))
+    from course_lib.translation.experiment import _pools_from_real
+
+    pools = _pools_from_real(real, TINY)
+    subjects = [set(p.subject) for p in pools.values()]
+    assert sum(len(s) for s in subjects) == 30 and len(set.union(*subjects)) == 30, "every subject in one role only"
+
+
+def test_settings_follow_the_mode(monkeypatch):
+    monkeypatch.setenv("COURSE_MODE", "quick")
+    assert settings() is QUICK
+    monkeypatch.setenv("COURSE_MODE", "full")
+    assert settings() is FULL
+    assert QUICK.fractions == (0.0, 0.5, 1.0) and len(QUICK.seeds) >= 3
+    assert FULL.fractions == tuple(round(0.1 * k, 1) for k in range(11))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        QUICK.image_size = 64
+
+
+def test_sweep_parts_refuse_an_unknown_method():
+    from course_lib.translation.experiment import BiasSweep
+
+    sweep = BiasSweep.__new__(BiasSweep)  # no data needed to check the argument
+    with pytest.raises(ValueError, match="`method` must be 'cyclegan' or 'paired', got 'pix2pix'"):
+        sweep.run("pix2pix", 0.5)
