@@ -1,0 +1,115 @@
+"""The synthetic two-site task and decoy digits: the confound rate, artefacts outside the ROI, the decoy swatch."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from course_lib.confounders.decoy_digits import decoy_digits, swatch_shade
+from course_lib.confounders.synthetic_sites import ARTEFACTS, SiteConfig, shifted_test_sets, site_dataset
+
+
+def test_shapes_types_and_balance():
+    data = site_dataset(50, confound=0.8, seed=1)
+    assert data.images.shape == (50, 1, 32, 32) and data.images.dtype == np.float32  # (N, 1, S, S)
+    assert data.roi.shape == (50, 1, 32, 32) and data.roi.dtype == bool
+    assert data.labels.dtype == np.int64 and data.sites.dtype == np.int64
+    assert data.labels.sum() == 25  # balanced labels: 50 // 2 positives
+    assert len(data.subset(np.arange(10))) == 10
+
+
+@pytest.mark.parametrize("confound", [0.0, 0.2, 0.5, 0.9, 1.0])
+def test_site_agrees_with_label_at_the_confound_rate(confound):
+    data = site_dataset(2000, confound=confound, seed=2)
+    agree = np.mean(data.sites == data.labels)
+    # binomial sd at n = 2000 is at most 0.011: 4 sd
+    assert abs(agree - confound) < 0.045, f"P(site == label) = {agree:.3f}, asked {confound}"
+
+
+def test_same_seed_same_images_other_seed_other_images():
+    a, b, c = site_dataset(6, 0.9, seed=3), site_dataset(6, 0.9, seed=3), site_dataset(6, 0.9, seed=4)
+    assert np.array_equal(a.images, b.images) and not np.array_equal(a.images, c.images)
+
+
+def test_artefacts_lie_outside_the_roi_only():
+    # The same seed without the (non-random) artefacts draws the same organ, lesion and noise: the difference is
+    # the artefact alone, zero inside every ROI, present outside for site-1 images, absent for site 0.
+    kinds = ("marker", "intensity", "border")
+    with_art = site_dataset(40, 0.5, seed=5, config=SiteConfig(artefacts=kinds))
+    without = site_dataset(40, 0.5, seed=5, config=SiteConfig(artefacts=()))
+    diff = with_art.images - without.images  # (N, 1, S, S)
+    assert np.all(diff[with_art.roi] == 0), "an artefact leaked into the region of interest"
+    site1 = with_art.sites == 1
+    assert site1.any() and (~site1).any()
+    assert np.all(np.abs(diff[site1]).reshape(site1.sum(), -1).max(axis=1) > 0.5)  # the marker (0.8) is there
+    assert np.all(diff[~site1] == 0), "site 0 images must not carry site 1's artefacts"
+
+
+def test_lesion_is_inside_the_roi():
+    cfg = SiteConfig(artefacts=(), noise_sd=0.0, texture_sd=1e-6)
+    data = site_dataset(30, 0.5, seed=6, config=cfg)
+    positives = data.labels == 1
+    peak_inside = [img[0][roi[0]].max() for img, roi in zip(data.images[positives], data.roi[positives])]
+    # organ level 0.5 + lesion peak 0.8 (minus at most a half-pixel offset of the Gaussian centre)
+    assert min(peak_inside) > 0.5 + 0.6 * cfg.lesion_contrast
+    negatives_max = data.images[~positives].max()
+    assert negatives_max < 0.5 + 0.1, "negatives have no lesion"
+
+
+def test_shifted_test_sets_keep_remove_and_reverse_the_correlation():
+    sets = shifted_test_sets(1000, train_confound=0.9, seed=7)
+    rates = {name: np.mean(d.sites == d.labels) for name, d in sets.items()}
+    assert abs(rates["kept"] - 0.9) < 0.04 and abs(rates["removed"] - 0.5) < 0.06 and abs(rates["reversed"] - 0.1) < 0.04
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"n": 0, "confound": 0.5}, "`n` must be a positive int"),
+    ({"n": 4, "confound": 1.5}, r"`confound` must lie in \[0, 1\]"),
+    ({"n": 4, "confound": 0.5, "config": SiteConfig(artefacts=("stamp",))}, "unknown"),
+    ({"n": 4, "confound": 0.5, "config": SiteConfig(roi_radius=14.0)}, "no 4 px margin"),
+])
+def test_ill_inputs(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        site_dataset(seed=0, **kwargs)
+
+
+def test_every_artefact_name_is_handled():
+    for kind in ARTEFACTS:
+        data = site_dataset(8, 1.0, seed=8, config=dataclasses.replace(SiteConfig(), artefacts=(kind,)))
+        assert np.isfinite(data.images).all()
+
+
+# ---- decoy digits --------------------------------------------------------------------------------------------
+
+def test_decoy_digits_follow_the_protocol():
+    data = decoy_digits(seed=0)
+    digits = load_digits()
+    assert len(data["train"]) + len(data["val"]) + len(data["test"]) == len(digits.target)
+    train = data["train"]
+    assert train.images.shape[1:] == (1, 12, 12)
+    # the digit sits in the centre, unchanged but for the scale 16 -> 1, and that is the ROI
+    inner = train.images[:, 0, 2:10, 2:10] * 16
+    assert np.allclose(inner[0], digits.images[np.flatnonzero(digits.target == train.labels[0])].reshape(-1, 8, 8)[
+        np.argmin([np.abs(d - inner[0]).sum() for d in digits.images[digits.target == train.labels[0]]])])
+    assert train.roi[:, 0, 2:10, 2:10].all() and train.roi.sum() == len(train) * 64
+    # training and validation swatches encode the class; 1 - y / 10 is Ross et al.'s 255 - 25 y scaled
+    for split in ("train", "val"):
+        assert np.allclose(data[split].shades, 1 - data[split].labels / 10)
+    test = data["test"]
+    agree = np.mean(np.isclose(test.shades, 1 - test.labels / 10))
+    assert agree < 0.2, f"the test swatch must say nothing about the class; it agrees {agree:.2f} of the time"
+    # exactly one 2x2 swatch per image, outside the ROI, with the recorded shade
+    for split in data.values():
+        outside = np.where(split.roi, 0, split.images)  # (N, 1, 12, 12)
+        assert np.all((outside > 0).reshape(len(split), -1).sum(axis=1) == np.where(split.shades > 0, 4, 0))
+        assert np.allclose(outside.reshape(len(split), -1).max(axis=1), split.shades)
+
+
+def test_decoy_ill_inputs():
+    with pytest.raises(ValueError, match="must leave test images"):
+        decoy_digits(n_train=1500, n_val=400)
+    with pytest.raises(ValueError, match="digits 0..9"):
+        swatch_shade([3, 12])
