@@ -167,7 +167,8 @@ def summarise(table: pd.DataFrame, chosen: dict[str, float]) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Index ``method`` (in :data:`METHODS` order), columns ``(split, metric, "mean" | "sd")`` and ``hyper``.
+        Index ``method`` (in :data:`METHODS` order), columns ``(split, metric, "mean" | "sd")`` and
+        ``("hyper", "", "")``, the chosen hyper-parameter.
     """
     keep = np.zeros(len(table), dtype=bool)
     for method, hyper in chosen.items():
@@ -180,7 +181,7 @@ def summarise(table: pd.DataFrame, chosen: dict[str, float]) -> pd.DataFrame:
     stats = stats.reindex(columns=[(sp, m, st) for sp in SHIFTS for m in ("accuracy", "auroc", "saliency_in_roi")
                                    for st in ("mean", "sd")])
     stats = stats.reindex([m for m in METHODS if m in chosen])
-    stats.insert(0, "hyper", [chosen[m] for m in stats.index])
+    stats.insert(0, ("hyper", "", ""), [chosen[m] for m in stats.index])
     return stats
 
 

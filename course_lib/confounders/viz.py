@@ -99,7 +99,7 @@ def format_table(summary: pd.DataFrame, metrics=("accuracy", "auroc", "saliency_
     """``mean ± sd`` strings of :func:`~course_lib.confounders.experiment.summarise`'s table, one column per
     (test split, metric)."""
     out = pd.DataFrame(index=summary.index)
-    out["hyper"] = summary["hyper"].map(lambda h: "—" if pd.isna(h) else f"{h:g}")
+    out["hyper"] = summary[("hyper", "", "")].map(lambda h: "—" if pd.isna(h) else f"{h:g}")
     for split in ("kept", "removed", "reversed"):
         for metric in metrics:
             mean, sd = summary[(split, metric, "mean")], summary[(split, metric, "sd")]

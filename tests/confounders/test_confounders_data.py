@@ -113,3 +113,54 @@ def test_decoy_ill_inputs():
         decoy_digits(n_train=1500, n_val=400)
     with pytest.raises(ValueError, match="digits 0..9"):
         swatch_shade([3, 12])
+
+
+# ---- full mode: the confounded chest X-ray mix (tables only; images are read by chest_xray) --------------------
+
+def _sites(n=40):
+    import pandas as pd
+
+    site0 = pd.DataFrame({"path": [f"nih/{i}.png" for i in range(n)], "view": ["PA", "AP"] * (n // 2),
+                          "Effusion": [0.0, 1.0, float("nan"), 0.0] * (n // 4)})
+    site1 = pd.DataFrame({"path": [f"chexpert/{i}.jpg" for i in range(n)], "view": "AP",
+                          "Effusion": [1.0, 0.0] * (n // 2)})
+    return site0, site1
+
+
+def test_confounded_table_has_the_asked_confound_and_balance():
+    from course_lib.confounders.cxr_mix import confounded_table
+
+    site0, site1 = _sites()
+    mix = confounded_table(site0, site1, "Effusion", n=16, confound=0.75, seed=0)
+    assert len(mix) == 16 and mix.label.sum() == 8  # half positive
+    assert (mix.site == mix.label).mean() == 0.75  # 6 of 8 positives from site 1, 6 of 8 negatives from site 0
+    assert mix.path.is_unique
+    known = set(site0.path[site0.Effusion.notna()]) | set(site1.path)
+    assert set(mix.path) <= known, "an image with an unknown (NaN) label was drawn"
+
+
+def test_shifted_tables_are_disjoint_and_shifted():
+    from course_lib.confounders.cxr_mix import confounded_table, shifted_tables
+
+    site0, site1 = _sites(80)
+    train = confounded_table(site0, site1, "Effusion", n=12, confound=0.8, seed=1)  # 5 of 6 agree per class
+    tests = shifted_tables(site0, site1, "Effusion", n=20, train_confound=0.8, seed=2, exclude=train.path)
+    rates = {k: (t.site == t.label).mean() for k, t in tests.items()}
+    assert rates == {"kept": 0.8, "removed": 0.5, "reversed": 0.2}  # 8, 5 and 2 of the 10 per class agree
+    paths = [set(train.path)] + [set(t.path) for t in tests.values()]
+    assert sum(len(p) for p in paths) == len(set().union(*paths)), "train and test mixes must not share images"
+
+
+def test_cxr_mix_ill_inputs_and_roi():
+    from course_lib.confounders.cxr_mix import central_roi, confounded_table
+
+    site0, site1 = _sites()
+    with pytest.raises(ValueError, match="site 1 has 20 images with Effusion = 1, the mix needs 30"):
+        confounded_table(site0, site1, "Effusion", n=60, confound=1.0, seed=0)
+    with pytest.raises(ValueError, match="positive even int"):
+        confounded_table(site0, site1, "Effusion", n=7, confound=0.5, seed=0)
+    with pytest.raises(ValueError, match="is not a column"):
+        confounded_table(site0, site1, "Edema", n=4, confound=0.5, seed=0)
+    roi = central_roi(64)
+    assert roi.shape == (64, 64) and roi[32, 32] and not roi[0, 0] and not roi[2, 60]
+    assert 0.4 < roi.mean() < 0.6  # pi/4 * 0.8 * 0.85 = 0.53 of the image

@@ -93,6 +93,14 @@ CLAIMS = {
         ("classic_wells_mae_in_colonies", "density_wells_mae_in_colonies_mean"),  # the assay's counts in colonies
         ("empty_field_count_classic", "empty_field_count_density_mean"),  # Otsu counts noise in an empty well
     ],
+    "ch05a_confounders_and_saliency": [
+        ("nih_edema_auroc_of_view_alone", "half"),  # real NIH table: the AP view alone predicts edema
+        ("baseline_kept_auroc_mean", "baseline_reversed_auroc_mean"),  # the baseline reads the site
+        ("baseline_removed_auroc_trained_at_confound_50", "baseline_removed_auroc_trained_at_confound_90"),
+        ("baseline_share_in_roi_trained_at_confound_50", "baseline_share_in_roi_trained_at_confound_90"),
+        ("site_probe_accuracy_raw_pixels", "site_probe_accuracy_aligned_d32"),  # per-site centring hides the site
+        ("subspace_reversed_auroc_mean", "baseline_reversed_auroc_mean"),  # and the aligned model generalises better
+    ],
 }
 
 
