@@ -27,10 +27,15 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["confounded_table", "shifted_tables", "central_roi"]
+from course_lib.confounders.synthetic_sites import SiteData
+
+__all__ = ["confounded_table", "shifted_tables", "central_roi", "mix_images"]
 
 
 def _pool(frame: pd.DataFrame, label: str, value: int, views) -> pd.DataFrame:
@@ -116,3 +121,40 @@ def central_roi(size: int, *, width: float = 0.80, height: float = 0.85) -> np.n
     centre = (size - 1) / 2
     rows, cols = np.mgrid[:size, :size]
     return ((rows - centre) / (height * size / 2)) ** 2 + ((cols - centre) / (width * size / 2)) ** 2 <= 1.0
+
+
+def mix_images(table: pd.DataFrame, roots: Mapping[int, Path], size: int, confound: float,
+               reader: Callable[..., np.ndarray] | None = None) -> SiteData:
+    """Read the images of a mix into a :class:`~course_lib.confounders.synthetic_sites.SiteData`.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`confounded_table` (``path``, ``site``, ``label``).
+    roots : mapping site -> folder
+        The folder each site's ``path`` is relative to.
+    size : int
+        Image side; every image gets the same :func:`central_roi`.
+    confound : float
+        Recorded on the result.
+    reader : callable, optional
+        ``reader(path, size) -> (size, size)`` float array in [0, 1]; default
+        :func:`course_lib.chest_xray.images.load_radiograph`.
+
+    Returns
+    -------
+    SiteData
+        ``images`` (N, 1, size, size) float32, ``labels``, ``sites``, ``roi`` (the central ellipse).
+    """
+    if reader is None:
+        from course_lib.chest_xray.images import load_radiograph as reader
+    missing = {int(s) for s in table["site"].unique()} - set(roots)
+    if missing:
+        raise ValueError(f"`roots` has no folder for site(s) {sorted(missing)}")
+    images = np.stack([np.asarray(reader(Path(roots[site]) / path, size), dtype=np.float32)
+                       for path, site in zip(table["path"], table["site"])])[:, None]  # (N, 1, S, S)
+    if images.shape[2:] != (size, size):
+        raise ValueError(f"`reader` returned images of shape {images.shape[2:]}, expected ({size}, {size})")
+    roi = np.broadcast_to(central_roi(size), images.shape).copy()
+    return SiteData(images, table["label"].to_numpy(np.int64), table["site"].to_numpy(np.int64), roi,
+                    float(confound))

@@ -115,8 +115,11 @@ def _splits(s: SweepSettings, seed: int, tests: dict) -> dict:
 
 
 def run_sweep(s: SweepSettings | None = None, *, methods: tuple[str, ...] | None = None,
-              progress: bool = True) -> pd.DataFrame:
+              progress: bool = True, make_data=None) -> pd.DataFrame:
     """Train and evaluate every (method, hyper-parameter, seed); one row per split.
+
+    ``make_data(seed) -> (train SiteData, {split: SiteData})``, if given, replaces the synthetic images (full mode:
+    the chest X-ray mix of :mod:`~course_lib.confounders.cxr_mix`); the splits must be ``SPLITS``.
 
     Returns
     -------
@@ -129,12 +132,18 @@ def run_sweep(s: SweepSettings | None = None, *, methods: tuple[str, ...] | None
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise ValueError(f"`methods` must be drawn from {METHODS}, got {sorted(unknown)}")
-    tests = shifted_test_sets(s.n_test, s.train_confound, TEST_SEED, s.site)
     jobs = [(m, h, seed) for seed in s.seeds for m in methods for h in s.grid(m)]
     rows = []
     with _Threads(s.threads):
-        data = {seed: (site_dataset(s.n_train, s.train_confound, seed, s.site), _splits(s, seed, tests))
-                for seed in s.seeds}
+        if make_data is None:
+            tests = shifted_test_sets(s.n_test, s.train_confound, TEST_SEED, s.site)
+            data = {seed: (site_dataset(s.n_train, s.train_confound, seed, s.site), _splits(s, seed, tests))
+                    for seed in s.seeds}
+        else:
+            data = {seed: make_data(seed) for seed in s.seeds}
+            for seed, (_, splits) in data.items():
+                if set(splits) != set(SPLITS):
+                    raise ValueError(f"`make_data({seed})` must return the splits {SPLITS}, got {sorted(splits)}")
         for method, hyper, seed in tqdm(jobs, desc="methods x seeds", disable=not progress):
             train, splits = data[seed]
             model = train_method(method, train, hyper=hyper, seed=seed, settings=s.train)

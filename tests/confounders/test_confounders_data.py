@@ -164,3 +164,38 @@ def test_cxr_mix_ill_inputs_and_roi():
     roi = central_roi(64)
     assert roi.shape == (64, 64) and roi[32, 32] and not roi[0, 0] and not roi[2, 60]
     assert 0.4 < roi.mean() < 0.6  # pi/4 * 0.8 * 0.85 = 0.53 of the image
+
+
+def test_mix_images_reads_each_site_from_its_root():
+    from course_lib.confounders.cxr_mix import confounded_table, mix_images
+
+    site0, site1 = _sites()
+    mix = confounded_table(site0, site1, "Effusion", n=8, confound=0.75, seed=0)
+    seen = []
+
+    def reader(path, size):  # a fake radiograph: brightness says which root it came from
+        seen.append(str(path))
+        return np.full((size, size), 0.2 if str(path).startswith("/site0") else 0.8)
+
+    data = mix_images(mix, {0: "/site0", 1: "/site1"}, size=16, confound=0.75, reader=reader)
+    assert data.images.shape == (8, 1, 16, 16) and data.roi.shape == (8, 1, 16, 16)
+    assert np.allclose(data.images[:, 0, 0, 0], np.where(data.sites == 1, 0.8, 0.2))
+    assert np.array_equal(data.labels, mix.label.to_numpy()) and len(seen) == 8
+    with pytest.raises(ValueError, match=r"no folder for site\(s\) \[1\]"):
+        mix_images(mix, {0: "/site0"}, size=16, confound=0.75, reader=reader)
+
+
+def test_run_sweep_accepts_real_data_through_make_data():
+    import dataclasses
+
+    from course_lib.confounders.experiment import QUICK, SPLITS, run_sweep
+    from course_lib.confounders.methods import TrainSettings
+
+    tiny = dataclasses.replace(QUICK, seeds=(0,), train=TrainSettings(width=2, epochs=1), saliency_images=4)
+    made = {split: site_dataset(12, 0.5, seed=k) for k, split in enumerate(SPLITS)}
+    table = run_sweep(tiny, methods=("baseline",), progress=False,
+                      make_data=lambda seed: (site_dataset(16, 0.9, seed), made))
+    assert len(table) == len(SPLITS)
+    with pytest.raises(ValueError, match="must return the splits"):
+        run_sweep(tiny, methods=("baseline",), progress=False,
+                  make_data=lambda seed: (site_dataset(16, 0.9, seed), {"kept": made["kept"]}))
