@@ -6,6 +6,7 @@ Same pattern as ``test_autograder.py``; a module of its own so that chapter 5 ca
 
 from __future__ import annotations
 
+import resource
 import time
 
 import nbformat
@@ -74,6 +75,11 @@ SUBMISSIONS = {
 }
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # finished child processes and their waited-for children
+    return usage.ru_utime + usage.ru_stime
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Release the assignment into a temp course, submit every fixture, grade them in one call."""
@@ -84,15 +90,15 @@ def graded(tmp_path_factory):
     for student, (edits, _, _) in SUBMISSIONS.items():
         submit(course, student, ASSIGNMENT, {ASSIGNMENT: make_submission(release, None if edits is None else bodies,
                                                                          edits)})
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _children_cpu()
     csv_path = grade(course, [ASSIGNMENT], timeout=TIMEOUT)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu_start
     scores = {student: cell_scores(course, ASSIGNMENT, ASSIGNMENT, student) for student in SUBMISSIONS}
-    print(f"\nautograded {len(SUBMISSIONS)} {ASSIGNMENT} submissions in {seconds:.1f} s "
-          f"({seconds / len(SUBMISSIONS):.1f} s each)")
+    print(f"\nautograded {len(SUBMISSIONS)} {ASSIGNMENT} submissions in {seconds:.1f} s wall, {cpu:.1f} s CPU "
+          f"({seconds / len(SUBMISSIONS):.1f} s wall, {cpu / len(SUBMISSIONS):.1f} s CPU each)")
     for student, cells in scores.items():
         print(f"  {student:36s} {sum(v or 0 for k, v in cells.items() if k in FULL):4.1f} / {sum(FULL.values())}")
-    return {"course": course, "source": source, "scores": scores, "csv": csv_path, "seconds": seconds}
+    return {"course": course, "source": source, "scores": scores, "csv": csv_path, "seconds": seconds, "cpu": cpu}
 
 
 @pytest.mark.parametrize("student", list(SUBMISSIONS))
@@ -117,8 +123,10 @@ def test_feedback_names_the_mistake_and_hides_hidden_tests(graded, student):
 
 
 def test_autograde_time_per_submission(graded):
-    per_submission = graded["seconds"] / len(SUBMISSIONS)
-    assert per_submission <= 30, f"autograding took {per_submission:.1f} s per submission (budget 30 s on 2 cores)"
+    # CPU seconds of the grading processes (kernels included): the budget is 30 s per submission on 2 free cores;
+    # wall time on a shared machine says more about the other jobs than about this assignment
+    per_submission = graded["cpu"] / len(SUBMISSIONS)
+    assert per_submission <= 30, f"autograding used {per_submission:.1f} s of CPU per submission (budget 30 s)"
 
 
 def test_regrading_gives_the_same_scores(graded):
