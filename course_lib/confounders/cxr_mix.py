@@ -152,7 +152,7 @@ def mix_images(table: pd.DataFrame, roots: Mapping[int, Path], size: int, confou
     if missing:
         raise ValueError(f"`roots` has no folder for site(s) {sorted(missing)}")
     images = np.stack([np.asarray(reader(Path(roots[site]) / path, size), dtype=np.float32)
-                       for path, site in zip(table["path"], table["site"])])[:, None]  # (N, 1, S, S)
+                       for path, site in zip(table["path"], table["site"], strict=True)])[:, None]  # (N, 1, S, S)
     if images.shape[2:] != (size, size):
         raise ValueError(f"`reader` returned images of shape {images.shape[2:]}, expected ({size}, {size})")
     roi = np.broadcast_to(central_roi(size), images.shape).copy()

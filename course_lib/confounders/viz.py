@@ -46,7 +46,8 @@ def show_saliency(images: np.ndarray, maps: dict[str, np.ndarray], roi: np.ndarr
                 axes[row, col].set_ylabel(name, fontsize=9)
         for row in range(1 + len(maps)):
             axes[row, col].contour(roi[col, 0], levels=[0.5], colors="cyan", linewidths=0.7)
-            axes[row, col].set_xticks([]); axes[row, col].set_yticks([])
+            axes[row, col].set_xticks([])
+            axes[row, col].set_yticks([])
     fig.tight_layout()
     return fig
 
@@ -63,13 +64,16 @@ def draw_confound_frame(results: dict, index: int):
         ax.plot(confounds, results[name][:, 0], style, color="tab:blue", label=f"accuracy, {name}")
         ax.plot(confounds, results[name][:, 1], style, color="tab:orange", label=f"AUROC, {name}")
     ax.axvline(confounds[index], color="k", lw=0.8)
-    ax.set_xlabel("confound: P(site = label) in training"); ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=7, loc="lower left"); ax.set_title("baseline on the shifted tests", fontsize=9)
+    ax.set_xlabel("confound: P(site = label) in training")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title("baseline on the shifted tests", fontsize=9)
     for k in range(n):
         axs = fig.add_subplot(grid[0, 2 + k])
         axs.imshow(np.abs(results["saliency"][index, k, 0]), cmap="magma")
         axs.contour(results["roi"][k, 0], levels=[0.5], colors="cyan", linewidths=0.7)
-        axs.set_xticks([]); axs.set_yticks([])
+        axs.set_xticks([])
+        axs.set_yticks([])
         axs.set_title(f"probe {k}", fontsize=8)
     fig.suptitle(f"trained at confound {confounds[index]:.2f}: saliency share in ROI on the removed test "
                  f"{results['removed'][index, 2]:.2f}", fontsize=9)
@@ -103,5 +107,5 @@ def format_table(summary: pd.DataFrame, metrics=("accuracy", "auroc", "saliency_
     for split in ("kept", "removed", "reversed"):
         for metric in metrics:
             mean, sd = summary[(split, metric, "mean")], summary[(split, metric, "sd")]
-            out[f"{split} {metric}"] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(mean, sd)]
+            out[f"{split} {metric}"] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(mean, sd, strict=True)]
     return out

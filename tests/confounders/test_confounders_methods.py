@@ -120,7 +120,7 @@ def test_lambda_schedule():
     assert lambda_schedule(1.0) == pytest.approx(2 / (1 + math.exp(-10)) - 1)  # 0.99991
     assert lambda_schedule(0.1, lambda_max=0.5) == pytest.approx(0.5 * (2 / (1 + math.exp(-1)) - 1))
     values = [lambda_schedule(p / 10) for p in range(11)]
-    assert all(a < b for a, b in zip(values, values[1:])), "the ramp must increase"
+    assert all(a < b for a, b in zip(values[:-1], values[1:], strict=True)), "the ramp must increase"
     with pytest.raises(ValueError, match=r"`progress` must lie in \[0, 1\]"):
         lambda_schedule(1.5)
     with pytest.raises(ValueError, match="`lambda_` must be a finite number >= 0"):
