@@ -103,6 +103,22 @@ CLAIMS = {
         ("cyclegan_100pct_hallucinated_mean", "paired_hallucinated_mean"),  # and adds fewer
         ("cyclegan_50pct_tumour_error_mean", "paired_tumour_error_mean"),  # even at a matched 50 %
     ],
+    "ch05a_confounders_and_saliency": [
+        ("nih_edema_auroc_of_view_alone", "half"),  # real NIH table: the AP view alone predicts edema
+        ("baseline_kept_auroc_mean", "baseline_reversed_auroc_mean"),  # the baseline reads the site
+        ("baseline_removed_auroc_trained_at_confound_50", "baseline_removed_auroc_trained_at_confound_90"),
+        ("baseline_share_in_roi_trained_at_confound_50", "baseline_share_in_roi_trained_at_confound_90"),
+        ("site_probe_accuracy_raw_pixels", "site_probe_accuracy_aligned_d32"),  # per-site centring hides the site
+        ("subspace_reversed_auroc_mean", "baseline_reversed_auroc_mean"),  # and the aligned model generalises better
+    ],
+    "ch05b_right_for_the_right_reasons": [
+        ("actdiff_reversed_auroc_mean", "baseline_rerun_reversed_auroc_mean"),  # ActDiff moves off the site
+        ("rrr_saliency_in_roi_mean", "baseline_rerun_saliency_in_roi_mean"),  # RRR moves saliency into the ROI
+        ("actdiff_reversed_auroc_shifted_val_mean", "actdiff_reversed_auroc_mean"),  # a shifted val set picks better
+        ("decoy_digits_test_accuracy_rrr_mean", "decoy_digits_test_accuracy_baseline_mean"),  # RRR beats the decoy
+        # saliency share tracks shifted AUROC across all models more than within the gradient penalties
+        ("spearman_saliency_in_roi_vs_reversed_auroc", "spearman_saliency_in_roi_vs_reversed_auroc_gradient_penalties"),
+    ],
 }
 
 
