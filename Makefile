@@ -40,12 +40,12 @@ $(STAMP): requirements.txt requirements-nodeps.txt constraints.txt pyproject.tom
 	touch $(STAMP)
 
 # configurable-http-proxy (npm), the proxy JupyterHub needs in the hub round-trip test; exact versions in
-# hub/package-lock.json. Without npm the test is skipped (outside CI) and says why.
-HUB_PROXY := hub/node_modules/.bin/configurable-http-proxy
+# course_lib/tools/hub/package-lock.json. Without npm the test is skipped (outside CI) and says why.
+HUB_PROXY := course_lib/tools/hub/node_modules/.bin/configurable-http-proxy
 
-$(HUB_PROXY): hub/package.json hub/package-lock.json
+$(HUB_PROXY): course_lib/tools/hub/package.json course_lib/tools/hub/package-lock.json
 	@if command -v npm >/dev/null; then \
-		npm ci --prefix hub --no-audit --no-fund --loglevel=error && touch $(HUB_PROXY); \
+		npm ci --prefix course_lib/tools/hub --no-audit --no-fund --loglevel=error && touch $(HUB_PROXY); \
 	else echo "npm not found: the JupyterHub round-trip test will be skipped"; fi
 
 venv: $(STAMP) $(HUB_PROXY)

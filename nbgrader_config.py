@@ -52,7 +52,7 @@ c.CourseDirectory.max_file_size = 10_000  # kB; larger files in a submission are
 # Exchange inside the course folder unless told otherwise; never the default /usr/local/share.
 c.Exchange.root = os.environ.get("NBGRADER_EXCHANGE", str(here / "exchange"))
 c.Exchange.path_includes_course = True
-# On a hub, /etc/jupyter/nbgrader_config.py (hub/nbgrader_config_students.py) names the student for
+# On a hub, /etc/jupyter/nbgrader_config.py (course_lib/tools/hub/nbgrader_config_students.py) names the student for
 # submitting; the instructor's server reads it too, so grade and collect every student here again.
 c.CourseDirectory.student_id = "*"
 
