@@ -53,11 +53,13 @@ venv: $(STAMP) $(HUB_PROXY)
 course: venv
 	$(BIN)/python -m course_lib.tools.run_course --out build notebooks/*.ipynb
 
+# Both cores: tests that share one graded batch or hub run in one worker (xdist_group), the rest spread out.
+TEST_JOBS ?= 2
 test: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup
 
 test-fast: venv
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup -m "not slow"
 
 lint: venv
 	$(BIN)/ruff check .

@@ -24,7 +24,7 @@ from nbgrader_harness import (
 
 from course_lib.tools.grade_all import grade
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("autograder")]  # one graded batch
 
 TIMEOUT = 20  # seconds per cell while grading; the looping submission costs this once
 

@@ -27,7 +27,7 @@ from nbgrader_harness import (
 from course_lib.tools.grade_all import grade
 
 # ten submissions, each training a small CycleGAN: minutes of wall time on a busy machine, beyond the default limit
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600), pytest.mark.xdist_group("autograder_ch04")]
 
 ASSIGNMENT = "ch04_cyclegan"
 TIMEOUT = 120  # seconds per cell while grading; the training cell needs ~10 s of CPU, far more wall on a busy machine

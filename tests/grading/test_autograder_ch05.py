@@ -25,7 +25,7 @@ from nbgrader_harness import (
 
 from course_lib.tools.grade_all import grade
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("autograder_ch05")]
 
 ASSIGNMENT = "ch05_right_reasons"
 TIMEOUT = 60  # seconds per cell while grading; the training cell needs a few seconds on a busy CPU

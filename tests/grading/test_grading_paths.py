@@ -21,7 +21,7 @@ import nbformat
 import pytest
 from nbgrader_harness import ROOT, make_submission, solution_bodies
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading_paths")]
 
 A = "ch02_segmentation_metrics"
 

@@ -27,7 +27,7 @@ from nbgrader_harness import ROOT, cell_scores, hidden_test_lines, html_text, ma
 
 from course_lib.tools.grade_all import grade_class
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("torture")]  # one graded batch
 
 A = "ch02_segmentation_metrics"
 TIMEOUT = 15  # seconds per cell; once one cell timed out the others get 10 s (GuardedExecute)

@@ -43,7 +43,7 @@ from nbgrader_harness import (
     solution_bodies,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.xdist_group("jupyterhub")]
 
 BIN = Path(sys.executable).parent
 PROXY = ROOT / "course_lib" / "tools" / "hub" / "node_modules" / ".bin" / "configurable-http-proxy"

@@ -11,6 +11,8 @@ from nbgrader_harness import ROOT, SOLUTION_REGION, hidden_test_lines, make_cour
 
 from course_lib.tools import sync_notebooks
 
+pytestmark = pytest.mark.xdist_group("release")  # one generated release per assignment, shared
+
 ASSIGNMENTS = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir())
 
 
