@@ -12,7 +12,10 @@ Models and evaluation:
     :mod:`~course_lib.chest_xray.stacked`, :mod:`~.hemis`, :mod:`~.dualnet`, :mod:`~.auxloss`   the four fusions
     :mod:`~course_lib.chest_xray.evaluation`  AUROC / F1 with bootstrap CIs, the CheXNet reader comparison
     :mod:`~course_lib.chest_xray.saliency`    saliency per view
-    :mod:`~course_lib.chest_xray.experiment`  the chapter's comparisons, one call each
+    :mod:`~course_lib.chest_xray.experiment`  the fusion experiment: settings, one training run per seed
+    :mod:`~course_lib.chest_xray.comparison`  seeds pooled: lateral gain against a capacity-matched control,
+                                              missing views under both view-dropout regimes
+    :mod:`~course_lib.chest_xray.real_data`   the same experiment on real CheXpert / PadChest PA + lateral pairs
 
 =========== ================================================ =============================================
 name        model                                            missing view
@@ -37,9 +40,11 @@ from course_lib.chest_xray.backbones import Backbone, SmallBackbone, densenet121
 from course_lib.chest_xray.dualnet import DualNet
 from course_lib.chest_xray.fusion import (
     VIEWS,
+    SameViewTwice,
     SingleView,
     TwoViewModel,
     check_views,
+    class_weights,
     drop_views,
     masked_bce_with_logits,
     predict_views,
@@ -49,7 +54,8 @@ from course_lib.chest_xray.stacked import Stacked
 
 __all__ = [
     "MODELS", "make_model", "VIEWS", "TwoViewModel", "SingleView", "Stacked", "HeMIS", "DualNet", "AuxLoss",
-    "hemis_moments", "auxloss_loss", "masked_bce_with_logits", "check_views", "drop_views", "predict_views",
+    "SameViewTwice", "hemis_moments", "auxloss_loss", "masked_bce_with_logits", "class_weights", "check_views",
+    "drop_views", "predict_views",
     "Backbone", "SmallBackbone", "densenet121", "small_cnn", "make_backbone",
 ]
 

@@ -36,7 +36,7 @@ __all__ = ["AuxLoss", "auxloss_loss"]
 
 
 def auxloss_loss(outputs: dict[str, torch.Tensor], labels: torch.Tensor, label_mask: torch.Tensor | None = None,
-                 weight: float = 0.3) -> torch.Tensor:
+                 weight: float = 0.3, class_weights: torch.Tensor | None = None) -> torch.Tensor:
     """``L_joint + weight * L_PA + weight * L_lateral``, each a masked BCE.
 
     Parameters
@@ -47,6 +47,8 @@ def auxloss_loss(outputs: dict[str, torch.Tensor], labels: torch.Tensor, label_m
     labels, label_mask : (B, L) float tensors
     weight : float
         Weight of each auxiliary loss (0.3 in the lecture).
+    class_weights : (2, L) tensor, optional
+        CheXNet's ``[w+, w-]`` per finding, applied to every term (:func:`~.fusion.class_weights`).
 
     Returns
     -------
@@ -67,10 +69,10 @@ def auxloss_loss(outputs: dict[str, torch.Tensor], labels: torch.Tensor, label_m
     if weight < 0:
         raise ValueError(f"`weight` must be >= 0, got {weight}")
     mask = torch.ones_like(labels) if label_mask is None else label_mask
-    loss = masked_bce_with_logits(outputs["joint"], labels, mask)
+    loss = masked_bce_with_logits(outputs["joint"], labels, mask, weights=class_weights)
     for k, view in enumerate(VIEWS):
         view_mask = mask * outputs["present"][:, k, None].to(mask.dtype)  # (B, L): only studies with this view
-        loss = loss + weight * masked_bce_with_logits(outputs[view], labels, view_mask)
+        loss = loss + weight * masked_bce_with_logits(outputs[view], labels, view_mask, weights=class_weights)
     return loss
 
 
@@ -130,4 +132,4 @@ class AuxLoss(TwoViewModel):
     def loss(self, batch: dict) -> torch.Tensor:
         """:func:`auxloss_loss` on a batch dict."""
         out = self.forward_all(batch["pa"], batch["lateral"], batch["present"])
-        return auxloss_loss(out, batch["labels"], batch.get("label_mask"), self.weight)
+        return auxloss_loss(out, batch["labels"], batch.get("label_mask"), self.weight, self.class_weights)

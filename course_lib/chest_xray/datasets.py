@@ -164,6 +164,10 @@ class PairedViewDataset(Dataset):
     def __len__(self) -> int:
         return len(self.frame)
 
+    def label_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(labels, label_mask)``: (N, L) float32 arrays of every item, without reading an image."""
+        return self._values.copy(), self._mask.copy()
+
     def __getitem__(self, i: int) -> dict:
         row, present = self.frame.iloc[i], self.present[i]
         views = [_read(self.root, row[column], self.size, self.fit, self.window, self.transform) if here else None

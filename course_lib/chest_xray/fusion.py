@@ -15,6 +15,13 @@ never both — a study without any image has nothing to predict from. It is off 
 
 Labels may be partly unknown (CheXpert's uncertain labels, PadChest's unlabelled findings):
 :func:`masked_bce_with_logits` averages the binary cross-entropy over the entries whose ``label_mask`` is 1.
+CheXNet weighted that loss by class (Rajpurkar et al. 2017): a positive counts ``w+ = |N| / (|P| + |N|)``, a
+negative ``w- = |P| / (|P| + |N|)``, with ``|P|``, ``|N|`` the positives and negatives of each finding in the
+*training* set (:func:`class_weights`); set a model's ``class_weights`` attribute and its :meth:`~TwoViewModel.loss`
+uses them.
+
+:class:`SameViewTwice` is the capacity-matched control of the lateral gain: a fusion that is given the PA in both
+of its inputs has the fusion's parameters and training, and no lateral.
 
 This module also holds the simplest model, :class:`SingleView`: the CheXNet-style baseline that reads one
 view and ignores the other. The fusions live one per file: :mod:`.stacked`, :mod:`.hemis`,
@@ -29,8 +36,8 @@ from torch import nn
 
 from course_lib.chest_xray.backbones import Backbone, make_backbone
 
-__all__ = ["VIEWS", "check_views", "drop_views", "encode_present", "masked_bce_with_logits", "TwoViewModel",
-           "SingleView", "predict_views"]
+__all__ = ["VIEWS", "check_views", "drop_views", "encode_present", "masked_bce_with_logits", "class_weights",
+           "TwoViewModel", "SingleView", "SameViewTwice", "predict_views"]
 
 VIEWS = ("pa", "lateral")
 
@@ -133,8 +140,36 @@ def encode_present(net: nn.Module, x: torch.Tensor, keep: torch.Tensor) -> torch
     return out
 
 
+def class_weights(labels, label_mask=None) -> torch.Tensor:
+    """CheXNet's class weights from training labels: (2, L) float tensor, row 0 ``w+``, row 1 ``w-``.
+
+    ``w+ = |N| / (|P| + |N|)`` and ``w- = |P| / (|P| + |N|)`` per finding, counting only known labels; a finding
+    with no known label gets 0.5 and 0.5 (plain BCE up to a factor 2).
+
+    Parameters
+    ----------
+    labels : (N, L) array_like of {0, 1}
+    label_mask : (N, L) array_like of {0, 1}, optional
+        1 where the label is known (default: all).
+
+    Examples
+    --------
+    >>> class_weights([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0], [0.0, 1.0]]).tolist()   # 1 of 4, 2 of 4 positive
+    [[0.75, 0.5], [0.25, 0.5]]
+    """
+    y = torch.as_tensor(labels, dtype=torch.float64)
+    if y.ndim != 2:
+        raise ValueError(f"`labels` must have shape (N, L), got {tuple(y.shape)}")
+    m = torch.ones_like(y) if label_mask is None else torch.as_tensor(label_mask, dtype=torch.float64)
+    if m.shape != y.shape:
+        raise ValueError(f"`label_mask` (shape {tuple(m.shape)}) must have the shape of `labels` {tuple(y.shape)}")
+    positives, known = (y * m).sum(0), m.sum(0)  # (L,)
+    w_pos = torch.where(known > 0, (known - positives) / known.clamp(min=1), torch.full_like(known, 0.5))
+    return torch.stack([w_pos, 1 - w_pos]).float()
+
+
 def masked_bce_with_logits(logits: torch.Tensor, labels: torch.Tensor, label_mask: torch.Tensor | None = None,
-                           reduction: str = "mean") -> torch.Tensor:
+                           reduction: str = "mean", weights: torch.Tensor | None = None) -> torch.Tensor:
     """Binary cross-entropy on logits, counting only the labels that are known.
 
     Parameters
@@ -147,6 +182,9 @@ def masked_bce_with_logits(logits: torch.Tensor, labels: torch.Tensor, label_mas
     reduction : {"mean", "sum", "none"}
         ``"mean"``: sum over known entries / their number (0 when none is known); ``"sum"``; ``"none"``:
         (B, L) values, 0 where unknown.
+    weights : (2, L) float tensor, optional
+        Class weights ``[w+, w-]`` per finding (:func:`class_weights`): each entry's loss is multiplied by
+        ``w+`` if its label is 1, by ``w-`` if 0. Default: unweighted.
 
     Examples
     --------
@@ -163,7 +201,13 @@ def masked_bce_with_logits(logits: torch.Tensor, labels: torch.Tensor, label_mas
     if mask.shape != logits.shape:
         raise ValueError(f"`label_mask` (shape {tuple(mask.shape)}) must have the same shape as `logits` "
                          f"(shape {tuple(logits.shape)})")
-    loss = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), reduction="none") * mask
+    labels = labels.to(logits.dtype)
+    loss = F.binary_cross_entropy_with_logits(logits, labels, reduction="none") * mask
+    if weights is not None:
+        if weights.shape != (2, logits.shape[1]):
+            raise ValueError(f"`weights` must have shape (2, L) = (2, {logits.shape[1]}), got {tuple(weights.shape)}")
+        w = weights.to(device=logits.device, dtype=logits.dtype)
+        loss = loss * (labels * w[0] + (1 - labels) * w[1])  # (B, L): w+ where positive, w- where negative
     if reduction == "none":
         return loss
     if reduction == "sum":
@@ -185,6 +229,7 @@ class TwoViewModel(nn.Module):
             raise ValueError(f"`view_dropout` must lie in [0, 1], got {view_dropout}")
         self.num_labels = num_labels
         self.view_dropout = view_dropout
+        self.class_weights: torch.Tensor | None = None  # (2, L) [w+, w-] for the loss, or None: plain BCE
 
     def prepare(self, pa, lateral, present):
         """Validate, drop views (training only), and zero each missing view's image."""
@@ -204,7 +249,7 @@ class TwoViewModel(nn.Module):
     def loss(self, batch: dict) -> torch.Tensor:
         """Masked BCE of the logits on a batch dict (``pa, lateral, present, labels, label_mask``)."""
         logits = self(batch["pa"], batch["lateral"], batch["present"])
-        return masked_bce_with_logits(logits, batch["labels"], batch.get("label_mask"))
+        return masked_bce_with_logits(logits, batch["labels"], batch.get("label_mask"), weights=self.class_weights)
 
 
 class SingleView(TwoViewModel):
@@ -240,6 +285,55 @@ class SingleView(TwoViewModel):
 
     def fuse(self, pa, lateral, present):
         return self.net(pa if self.view == "pa" else lateral)
+
+
+class SameViewTwice(TwoViewModel):
+    """A two-view model that is given the PA in both inputs: the capacity-matched control of the lateral gain.
+
+    It has the wrapped fusion's parameters, training and view dropout, but no lateral information: a fusion's
+    gain over PA-only that this control also shows comes from the second network, not from the lateral view.
+
+    Parameters
+    ----------
+    model : TwoViewModel
+        The fusion to feed ``(pa, pa, [present_pa, present_pa])``.
+
+    Examples
+    --------
+    >>> from course_lib.chest_xray.dualnet import DualNet
+    >>> control = SameViewTwice(DualNet(5, width=8))
+    >>> x = torch.rand(2, 1, 64, 64)
+    >>> torch.equal(control.eval()(x, torch.rand_like(x), torch.ones(2, 2, dtype=torch.bool)),
+    ...             control.model(x, x, torch.ones(2, 2, dtype=torch.bool)))
+    True
+    """
+
+    def __init__(self, model: TwoViewModel):
+        if not isinstance(model, TwoViewModel):
+            raise TypeError(f"`model` must be a TwoViewModel, got {type(model).__name__}")
+        super().__init__(model.num_labels)
+        self.model = model
+
+    @property
+    def class_weights(self):
+        return self.model.class_weights if "model" in self._modules else None
+
+    @class_weights.setter
+    def class_weights(self, value):
+        if "model" in self._modules:
+            self.model.class_weights = value
+
+    @staticmethod
+    def _twice(pa, present):
+        return pa, pa, present[:, :1].expand(-1, 2)
+
+    def forward(self, pa, lateral, present):
+        pa, _, present = check_views(pa, lateral, present)
+        return self.model(*self._twice(pa, present))
+
+    def loss(self, batch: dict) -> torch.Tensor:
+        pa, lateral, present = self._twice(batch["pa"], batch["present"])
+        return self.model.loss({**batch, "pa": pa, "lateral": lateral, "present": present})
 
 
 @torch.no_grad()

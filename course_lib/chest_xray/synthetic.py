@@ -26,7 +26,7 @@ How a study is drawn
    label                visible   what changes (PA / lateral)
    ==================== ========= ===================================================================
    nodule               pa        small round opacity in a lung field / the same at a quarter contrast
-   cardiomegaly         pa        heart wider (cardiothoracic ratio up) / heart only slightly deeper
+   cardiomegaly         pa        heart wider (cardiothoracic ratio up) / unchanged: a PA-only finding
    emphysema            lateral   domes a little flatter, lungs a little darker / diaphragm flat and
                                   low, retrosternal space larger (the lecture's flattened diaphragm)
    retrocardiac_opacity lateral   faint opacity hidden behind the heart / clear opacity in the lower
@@ -206,9 +206,10 @@ def _draw_lateral(y, x, p, f):
     if f["effusion"] > 0:  # fluid fills the posterior costophrenic sulcus first
         level = floor - f["effusion"] * 0.2 * s * np.clip(rel + 0.2, 0.0, 1.2)
         lung = lung * (1.0 - 0.85 * _step(y - level, 0.04))
-    # a bigger heart is barely deeper on the lateral; hyperinflation opens the retrosternal space
+    # cardiomegaly leaves the lateral alone (a PA-only finding: any lateral "gain" on it is capacity or noise);
+    # hyperinflation opens the retrosternal space
     heart_x = -0.22 * s + 0.04 * s * f["emphysema"]
-    heart = _ellipse(y, x, dia - 0.16 * s, heart_x, 0.28 * s, (0.3 + 0.02 * f["cardiomegaly"]) * s, edge=0.3)
+    heart = _ellipse(y, x, dia - 0.16 * s, heart_x, 0.28 * s, 0.3 * s, edge=0.3)
     air = 0.95 * p["air"] * (1.0 + 0.06 * f["emphysema"])
     mu = mu - air * lung * (1.0 - 0.8 * heart) + 0.5 * heart + 0.1 * p["markings"][1] * lung
     mu += 0.3 * _step(0.035 * s - np.abs(x + 0.68 * s), 0.02) * _step(0.35 * s - np.abs(y + 0.2 * s), 0.05)  # sternum
@@ -354,6 +355,13 @@ class TwoViewDataset(Dataset):
 
     def __len__(self) -> int:
         return self.n
+
+    def label_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(labels, label_mask)``: (N, L) float32 arrays of every study (drawn now if not cached)."""
+        if self._cache is not None:
+            return self._cache["labels"].numpy().copy(), self._cache["label_mask"].numpy().copy()
+        items = [self[i] for i in range(self.n)]
+        return (np.stack([it["labels"].numpy() for it in items]), np.stack([it["label_mask"].numpy() for it in items]))
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if not -self.n <= index < self.n:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError, replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -158,14 +160,15 @@ def test_compare_with_readers_rejects_bad_shapes():
 
 
 def test_tiny_experiment_fusion_beats_pa_only_on_lateral_findings(one_thread):
-    from course_lib.chest_xray.experiment import lateral_benefit, robustness_table, run_fusion_experiment
+    from course_lib.chest_xray.experiment import QUICK, lateral_benefit, robustness_table, run_fusion_experiment
     from course_lib.chest_xray.synthetic import LABELS, VISIBLE_IN
 
     # about 7 s on one core: 48 px, a width-8 CNN, 600 training studies, 8 epochs
-    results = run_fusion_experiment(("pa", "dualnet"), n_train=600, n_val=150, n_test=300, epochs=8, size=48,
-                                    width=8, batch_size=32, lr=3e-3, seed=0, n_resamples=200)
+    tiny = replace(QUICK, n_train=600, n_val=150, n_test=300, epochs=8, size=48, width=8, n_resamples=200)
+    results = run_fusion_experiment(("pa", "dualnet"), tiny, view_dropout=0.0, seed=0)
     pa, fusion = results["models"]["pa"], results["models"]["dualnet"]
     assert set(pa["test_auroc"]) == set(LABELS) and results["y_test"].shape == (300, len(LABELS))
+    assert results["present_test"].shape == (300, 2) and results["present_test"].all()
     assert pa["history"].best_epoch is not None and 0.5 < pa["val_auroc_mean"] <= 1.0
     for label in LABELS:
         if VISIBLE_IN[label] == "lateral":
@@ -183,15 +186,58 @@ def test_tiny_experiment_fusion_beats_pa_only_on_lateral_findings(one_thread):
 
 
 def test_experiment_settings_and_errors(monkeypatch):
-    from course_lib.chest_xray.experiment import FULL, QUICK, experiment_settings, run_fusion_experiment
+    from course_lib.chest_xray.experiment import FULL, QUICK, FusionSettings, run_fusion_experiment, settings
 
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)  # it would force quick mode
     monkeypatch.setenv("COURSE_MODE", "quick")
-    assert experiment_settings() == QUICK
-    assert experiment_settings(epochs=3, size=None)["epochs"] == 3  # None keeps the preset
+    assert settings() is QUICK and isinstance(QUICK, FusionSettings)
+    assert len(QUICK.seeds) >= 3 and QUICK.class_weighted and FULL.imagenet
+    with pytest.raises(FrozenInstanceError):
+        QUICK.epochs = 3  # settings are fixed; replace() makes a variant
     monkeypatch.setenv("COURSE_MODE", "full")
-    assert experiment_settings()["size"] == FULL["size"] >= 128
-    with pytest.raises(ValueError, match="unknown settings"):
-        experiment_settings(n_epochs=3)
+    assert settings() is FULL and FULL.size >= 128
     with pytest.raises(ValueError, match="unknown names"):
-        run_fusion_experiment(("pa", "triplenet"))
+        run_fusion_experiment(("pa", "triplenet"), QUICK)
+    with pytest.raises(TypeError, match="FusionSettings"):
+        run_fusion_experiment(("pa",), {"epochs": 3})
+
+
+def test_class_weighted_bce_and_the_capacity_control():
+    import torch
+
+    from course_lib.chest_xray import SameViewTwice, class_weights, make_model, masked_bce_with_logits
+
+    y = torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    w = class_weights(y)  # finding 0: 1 positive of 4 -> w+ = 3/4, w- = 1/4
+    assert torch.allclose(w, torch.tensor([[0.75, 0.75], [0.25, 0.25]]))
+    logits = torch.zeros(4, 2)
+    assert torch.isclose(masked_bce_with_logits(logits, y, weights=w), torch.tensor(np.log(2) * (0.75 + 3 * 0.25) / 4))
+    with pytest.raises(ValueError, match="weights"):
+        masked_bce_with_logits(logits, y, weights=torch.ones(2, 3))
+    control = SameViewTwice(make_model("auxloss", 2, width=4)).eval()
+    x, other = torch.rand(3, 1, 32, 32), torch.rand(3, 1, 32, 32)
+    present = torch.tensor([[True, True], [True, False], [True, True]])
+    assert torch.equal(control(x, other, present), control(x, torch.zeros_like(x), present)), "never reads the lateral"
+    control.class_weights = w
+    assert control.model.class_weights is w
+    batch = {"pa": x, "lateral": other, "present": present, "labels": y[:3], "label_mask": torch.ones(3, 2)}
+    assert torch.isfinite(control.loss(batch))
+
+
+def test_seed_summaries_pool_gains_and_regimes(one_thread):
+    from course_lib.chest_xray.comparison import auroc_summary, gain_summary, mean_sd, robustness_summary, run_comparison
+    from course_lib.chest_xray.experiment import CONTROL, QUICK
+
+    assert mean_sd([1.0, 2.0, 3.0]) == (2.0, 1.0) and mean_sd([4.0]) == (4.0, 0.0)
+    tiny = replace(QUICK, n_train=96, n_val=48, n_test=64, epochs=1, size=32, width=4, n_resamples=50)
+    comparison = run_comparison(tiny, seeds=(0, 1))
+    assert [r["view_dropout"] for r in comparison["dropout"]] == [tiny.view_dropout] * 2
+    none = comparison["none"]
+    assert set(none[0]["models"]) == {"pa", "lateral", "stacked", "hemis", "dualnet", "auxloss", CONTROL}
+    assert none[0]["models"]["pa"] is comparison["dropout"][0]["models"]["pa"], "single-view models are shared"
+    summary = auroc_summary(none)
+    assert {"mean", "sd", "seed 0", "seed 1"} <= set(summary.columns)
+    gains = gain_summary(none, n_resamples=50)
+    assert {"fusion_vs_pa_mean", "fusion_vs_control_sd", "control_vs_pa_ci_low_min"} <= set(gains.columns)
+    robust = robustness_summary(comparison)
+    assert ("dropout", "hemis") in robust.index and "no_pa (lateral findings)_sd" in robust.columns
