@@ -169,12 +169,24 @@ FCN_SUBMISSIONS = {
 
 
 # ---- ch01_multiview_fusion -----------------------------------------------------------------------
-MULTIVIEW_FULL = {"test_f1_score": 1, "test_bootstrap_f1_ci": 3, "test_hemis_fuse": 3, "test_auxloss": 3}
+MULTIVIEW_FULL = {"test_f1_score": 1, "test_f1_score_hidden": 1, "test_bootstrap_f1_ci": 2,
+                  "test_bootstrap_f1_ci_hidden": 1, "test_hemis_fuse": 2, "test_hemis_no_view": 1,
+                  "test_hemis_fuse_hidden": 1, "test_hemis_no_view_hidden": 1, "test_auxloss": 2,
+                  "test_auxloss_no_lateral": 1, "test_auxloss_hidden": 1, "test_auxloss_no_lateral_hidden": 1,
+                  "test_train_zero_grad": 1, "test_train_modes": 1, "test_train_selects_on_validation": 1,
+                  "test_train_heldout_hidden": 2}
+HEMIS_CELLS = ("test_hemis_fuse", "test_hemis_no_view", "test_hemis_fuse_hidden", "test_hemis_no_view_hidden")
 MULTIVIEW_SUBMISSIONS = {
     "correct": ({}, {}, ["visible checks passed"]),
+    "f1_imports_the_reference": (
+        {"f1_score": [("t, p = np.asarray(y_true).astype(bool), np.asarray(y_pred).astype(bool)",
+                       "from course_lib.metrics import f1_score as reference\n    return reference(y_true, y_pred)")]},
+        {"test_f1_score": 0, "test_f1_score_hidden": 0},
+        ["calls the course's reference implementation", "write it yourself"],
+    ),
     "bootstrap_resamples_arrays_independently": (
         {"bootstrap_f1_ci": [("y_pred[rows]", "y_pred[rng.integers(0, n, n)]")]},
-        {"test_bootstrap_f1_ci": 0},
+        {"test_bootstrap_f1_ci": 0, "test_bootstrap_f1_ci_hidden": 0},
         ["resample the (truth, prediction) pairs, not each array on its own"],
     ),
     "bootstrap_normal_approximation": (
@@ -183,40 +195,81 @@ MULTIVIEW_SUBMISSIONS = {
             "f1 = f1_score(y_true, y_pred)\n    sd = np.sqrt(f1 * (1 - f1) / n)\n"
             "    low, high = f1 - 1.96 * sd, f1 + 1.96 * sd",
         )]},
-        {"test_bootstrap_f1_ci": 0},
+        {"test_bootstrap_f1_ci": 0, "test_bootstrap_f1_ci_hidden": 0},
         ["the CI (0.878, 1.017) leaves [0, 1]", "instead of F1 ± 1.96 sd"],
     ),
-    # passes the visible checks (95 % only) and fails a hidden one
+    # passes the visible checks (95 % only) and fails only the hidden cell
     "bootstrap_ignores_confidence": (
         {"bootstrap_f1_ci": [("[100 * alpha, 100 * (1 - alpha)]", "[2.5, 97.5]")]},
-        {"test_bootstrap_f1_ci": 0},
+        {"test_bootstrap_f1_ci_hidden": 0},
         ["n=200, n_resamples=1000, confidence=0.9, seed=7: got"],
+    ),
+    "hemis_imports_the_reference": (
+        {"hemis_fuse": [("w = present.to(features.dtype).unsqueeze(-1)  # (B, V, 1): 1 for a present view, 0 for a "
+                         "missing one", "from course_lib.chest_xray import hemis_moments"),
+                        ("count = w.sum(dim=1)  # (B, 1) number of present views",
+                         "mean, var = hemis_moments(features, present)"),
+                        ("mean = (w * features).sum(dim=1) / count  # (B, V, F) -> (B, F)", "pass"),
+                        ("var = (w * (features - mean.unsqueeze(1)) ** 2).sum(dim=1) / count  # (B, F) population "
+                         "variance", "pass")]},
+        dict.fromkeys(HEMIS_CELLS, 0),
+        ["calls the course's reference implementation (course_lib.chest_xray.hemis.hemis_moments)"],
     ),
     "hemis_averages_missing_views": (
         {"hemis_fuse": [("w = present.to(features.dtype).unsqueeze(-1)", "w = torch.ones_like(features[..., :1])")]},
-        {"test_hemis_fuse": 0},
+        {"test_hemis_fuse": 0, "test_hemis_fuse_hidden": 0},
         ["got [2.0, 2.5, 3.0] — did you average in the missing (zero) lateral view?"],
     ),
     "hemis_sample_variance": (
         {"hemis_fuse": [("** 2).sum(dim=1) / count", "** 2).sum(dim=1) / (count - 1)")]},
-        {"test_hemis_fuse": 0},
+        {"test_hemis_fuse": 0, "test_hemis_fuse_hidden": 0},
         ["got [nan, nan, nan]: use the population variance", "not the sample variance"],
+    ),
+    # only the no-view convention is missed: its visible and hidden cells score 0, the rest full marks
+    "hemis_never_raises": (
+        {"hemis_fuse": [("if not bool(present.any(dim=1).all()):", "if False:")]},
+        {"test_hemis_no_view": 0, "test_hemis_no_view_hidden": 0},
+        ["a sample without any present view must raise ValueError"],
     ),
     "auxloss_averages_over_missing_views": (
         {"auxloss": [("logits[rows], labels[rows]", "logits, labels")]},
-        {"test_auxloss": 0},
+        {"test_auxloss": 0, "test_auxloss_hidden": 0},
         ["have a lateral view only (here patient 0)", "the junk logit of the missing view"],
     ),
     "auxloss_returns_python_float": (
         {"auxloss": [("return loss", "return loss.item()")]},
-        {"test_auxloss": 0},
+        {"test_auxloss": 0, "test_auxloss_no_lateral": 0, "test_auxloss_hidden": 0,
+         "test_auxloss_no_lateral_hidden": 0},
         ["got float — did you call .item()?"],
     ),
-    # passes the visible checks; the mean over an empty batch of laterals is NaN
+    # the mean over an empty batch of laterals is NaN: only the no-lateral cells score 0
     "auxloss_nan_without_lateral": (
         {"auxloss": [("if rows.any():", "if True:")]},
-        {"test_auxloss": 0},
+        {"test_auxloss_no_lateral": 0, "test_auxloss_no_lateral_hidden": 0},
         ["a batch without any lateral view must give a finite loss"],
+    ),
+    # wrong training loops: each loses the points of the rule it breaks (the toy still trains well enough)
+    "training_without_zero_grad": (
+        {"train_fusion": [("            optimizer.zero_grad()  # gradients of the previous batch must not add up\n", "")]},
+        {"test_train_zero_grad": 0},
+        ["the gradients of the previous batch were still in .grad"],
+    ),
+    "training_selects_on_the_training_set": (
+        {"train_fusion": [('scores = net(val["views"], val["present"])[:, 0]',
+                           'scores = net(train["views"], train["present"])[:, 0]'),
+                          ('value = auroc(val["labels"]', 'value = auroc(train["labels"]')]},
+        {"test_train_selects_on_validation": 0},
+        ["choose the epoch on `val`, not on `train`"],
+    ),
+    "training_never_calls_eval": (
+        {"train_fusion": [("        net.eval()  # dropout off for scoring\n", ""), ("    net.eval()\n", "")]},
+        {"test_train_modes": 0},
+        ["call net.eval() before scoring them"],
+    ),
+    "training_never_calls_train": (
+        {"train_fusion": [("        net.train()  # dropout on\n", "")]},
+        {"test_train_modes": 0},
+        ["call net.train() at the start of every epoch"],
     ),
     "untouched_release": (None, dict.fromkeys(MULTIVIEW_FULL, 0), ["NotImplementedError"]),
 }
