@@ -211,7 +211,8 @@ def test_class_weighted_bce_and_the_capacity_control():
     w = class_weights(y)  # finding 0: 1 positive of 4 -> w+ = 3/4, w- = 1/4
     assert torch.allclose(w, torch.tensor([[0.75, 0.75], [0.25, 0.25]]))
     logits = torch.zeros(4, 2)
-    assert torch.isclose(masked_bce_with_logits(logits, y, weights=w), torch.tensor(np.log(2) * (0.75 + 3 * 0.25) / 4))
+    expected = torch.tensor(float(np.log(2)) * (0.75 + 3 * 0.25) / 4)  # mean over 8 entries of w * log 2
+    assert torch.isclose(masked_bce_with_logits(logits, y, weights=w), expected)
     with pytest.raises(ValueError, match="weights"):
         masked_bce_with_logits(logits, y, weights=torch.ones(2, 3))
     control = SameViewTwice(make_model("auxloss", 2, width=4)).eval()
