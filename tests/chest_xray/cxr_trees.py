@@ -29,7 +29,7 @@ FINDING_NAMES = {"chexpert": {"cardiomegaly": "Cardiomegaly", "effusion": "Pleur
 
 
 def write_image(path: Path, value, kind: str, shape=SHAPE) -> Path:
-    """An image: a constant ``value`` in [0, 1] of ``shape``, or a 2-D array in [0, 1]; ``png8``, ``png16``, ``jpeg``."""
+    """A constant ``value`` in [0, 1] of ``shape``, or a 2-D array in [0, 1], as ``png8``, ``png16`` or ``jpeg``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     pixels = np.full(shape, value, np.float64) if np.ndim(value) == 0 else np.asarray(value, np.float64)
     if kind == "png16":

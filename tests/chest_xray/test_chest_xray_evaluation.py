@@ -226,7 +226,13 @@ def test_class_weighted_bce_and_the_capacity_control():
 
 
 def test_seed_summaries_pool_gains_and_regimes(one_thread):
-    from course_lib.chest_xray.comparison import auroc_summary, gain_summary, mean_sd, robustness_summary, run_comparison
+    from course_lib.chest_xray.comparison import (
+        auroc_summary,
+        gain_summary,
+        mean_sd,
+        robustness_summary,
+        run_comparison,
+    )
     from course_lib.chest_xray.experiment import CONTROL, QUICK
 
     assert mean_sd([1.0, 2.0, 3.0]) == (2.0, 1.0) and mean_sd([4.0]) == (4.0, 0.0)

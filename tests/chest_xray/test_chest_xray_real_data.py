@@ -13,7 +13,8 @@ from course_lib.chest_xray.experiment import CONTROL
 from course_lib.chest_xray.real_data import FULL, QUICK, RealSettings, real_pair_splits, run_real_experiment, settings
 
 
-@pytest.mark.parametrize(("name", "write"), [("chexpert", write_chexpert_studies), ("padchest", write_padchest_studies)])
+@pytest.mark.parametrize(("name", "write"), [("chexpert", write_chexpert_studies),
+                                             ("padchest", write_padchest_studies)])
 def test_real_experiment_runs_on_a_fixture_tree(tmp_path, one_thread, name, write):
     root = write(tmp_path / name)
     train, val, test = real_pair_splits(name, root, QUICK)

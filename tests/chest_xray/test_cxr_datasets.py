@@ -10,11 +10,10 @@ import gzip
 import importlib.util
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
-from PIL import Image
+from cxr_trees import SHAPE, write_image
 from torch.utils.data import DataLoader
 
 from course_lib.chest_xray.datasets import (
@@ -29,7 +28,7 @@ from course_lib.chest_xray.datasets import (
 from course_lib.chest_xray.labels import CHEXPERT_LABELS, NIH_LABELS, pair_views, read_nih
 from course_lib.data.sample_images import cxr_metadata_csv
 
-SHAPE = (40, 48)  # (H, W): not square, so the resize path is exercised
+# write_image and SHAPE come from cxr_trees, which also writes the larger study trees of the real-data tests
 
 
 def _load_test_module(name: str):
@@ -37,17 +36,6 @@ def _load_test_module(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def write_image(path: Path, value: float, kind: str) -> Path:
-    """A constant image of ``value`` in [0, 1]: ``png8``, ``png16`` or ``jpeg``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if kind == "png16":
-        Image.fromarray(np.full(SHAPE, round(value * 65535), np.uint16)).save(path, format="PNG")
-    else:
-        Image.fromarray(np.full(SHAPE, round(value * 255), np.uint8)).save(path, format="PNG" if kind == "png8"
-                                                                          else "JPEG", quality=95)
-    return path
 
 
 # --- NIH -------------------------------------------------------------------------------------------------------------

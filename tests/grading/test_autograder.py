@@ -250,7 +250,8 @@ MULTIVIEW_SUBMISSIONS = {
     ),
     # wrong training loops: each loses the points of the rule it breaks (the toy still trains well enough)
     "training_without_zero_grad": (
-        {"train_fusion": [("            optimizer.zero_grad()  # gradients of the previous batch must not add up\n", "")]},
+        {"train_fusion": [("            optimizer.zero_grad()  # gradients of the previous batch must not add up\n",
+                           "")]},
         {"test_train_zero_grad": 0},
         ["the gradients of the previous batch were still in .grad"],
     ),
