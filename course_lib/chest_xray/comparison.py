@@ -36,7 +36,7 @@ REGIMES = ("none", "dropout")  # view dropout 0 for every fusion / settings.view
 
 
 def run_comparison(s: FusionSettings | None = None, *, seeds: Sequence[int] | None = None, reuse: dict | None = None,
-                   device="cpu", progress: bool = False) -> dict:
+                   into: dict | None = None, device="cpu", progress: bool = False) -> dict:
     """Train, for each seed, what :func:`gain_summary` and :func:`robustness_summary` need.
 
     Per seed: PA-only, lateral-only, the four fusions and the control without view dropout (regime ``"none"``),
@@ -52,6 +52,9 @@ def run_comparison(s: FusionSettings | None = None, *, seeds: Sequence[int] | No
     reuse : dict, optional
         A :func:`~course_lib.chest_xray.experiment.run_fusion_experiment` result for one of the seeds (any regime
         for the single-view models, else regime "none"); its models are not trained again.
+    into : dict, optional
+        An earlier result of this function (same settings): the new seeds are appended to it, and it is returned
+        (a notebook can train one seed per cell).
 
     Returns
     -------
@@ -63,7 +66,9 @@ def run_comparison(s: FusionSettings | None = None, *, seeds: Sequence[int] | No
     seeds = list(s.seeds if seeds is None else seeds)
     if len(seeds) < 1:
         raise ValueError("`seeds` must name at least one seed")
-    out = {"none": [], "dropout": [], "seeds": seeds, "settings": s}
+    if into is not None and (into["settings"] != s or set(into["seeds"]) & set(seeds)):
+        raise ValueError(f"`into` must have the same settings and none of the seeds {seeds}; has {into['seeds']}")
+    out = {"none": [], "dropout": [], "seeds": [], "settings": s} if into is None else into
     for seed in seeds:
         done = reuse if reuse is not None and reuse["seed"] == seed else {"models": {}}
         kept = {n: e for n, e in done["models"].items()
@@ -77,6 +82,7 @@ def run_comparison(s: FusionSettings | None = None, *, seeds: Sequence[int] | No
         dropout["models"] = {"pa": none["models"]["pa"], "lateral": none["models"]["lateral"], **dropout["models"]}
         out["none"].append(none)
         out["dropout"].append(dropout)
+        out["seeds"].append(seed)
     return out
 
 

@@ -237,7 +237,10 @@ def test_seed_summaries_pool_gains_and_regimes(one_thread):
 
     assert mean_sd([1.0, 2.0, 3.0]) == (2.0, 1.0) and mean_sd([4.0]) == (4.0, 0.0)
     tiny = replace(QUICK, n_train=96, n_val=48, n_test=64, epochs=1, size=32, width=4, n_resamples=50)
-    comparison = run_comparison(tiny, seeds=(0, 1))
+    comparison = run_comparison(tiny, seeds=(0,))
+    assert run_comparison(tiny, seeds=(1,), into=comparison) is comparison and comparison["seeds"] == [0, 1]
+    with pytest.raises(ValueError, match="into"):
+        run_comparison(tiny, seeds=(1,), into=comparison)
     assert [r["view_dropout"] for r in comparison["dropout"]] == [tiny.view_dropout] * 2
     none = comparison["none"]
     assert set(none[0]["models"]) == {"pa", "lateral", "stacked", "hemis", "dualnet", "auxloss", CONTROL}
