@@ -1,11 +1,11 @@
 """A real JupyterHub round trip of one assignment, as README's "Deploying on JupyterHub" describes it.
 
 JupyterHub runs on localhost with its configurable-http-proxy (installed by ``make`` into
-course_lib/tools/hub/node_modules), the dummy authenticator and ``SimpleLocalProcessSpawner``: one single-user server per hub user, each with its own
-home folder. The servers share this process's Unix user (the course's Python may live where other Unix users
-cannot run it, e.g. under /root), so a second Unix user checks the exchange's permissions separately.
-Every server gets README's environment: ``NBGRADER_EXCHANGE`` and, as its system-wide nbgrader config, exactly
-``course_lib/tools/hub/nbgrader_config_students.py``. Students have no course folder.
+course_lib/tools/hub/node_modules), the dummy authenticator and ``SimpleLocalProcessSpawner``: one single-user
+server per hub user, each with its own home folder. The servers share this process's Unix user (the course's Python
+may live where other Unix users cannot run it, e.g. under /root), so a second Unix user checks the exchange's
+permissions separately. Every server gets README's environment: ``NBGRADER_EXCHANGE`` and, as its system-wide
+nbgrader config, exactly ``course_lib/tools/hub/nbgrader_config_students.py``. Students have no course folder.
 
 1. The instructor's course folder is a copy of this repository's config and the assignment's source in the
    instructor's hub home. In a terminal of the instructor's server (the terminals API and its websocket, through
