@@ -40,13 +40,14 @@ def run_nbgrader(args: list[str], course_dir: Path, timeout: int | None = None) 
     return result
 
 
-def make_course(tmp: Path, *assignments: str) -> Path:
-    """A course folder with this repository's config and the assignments' sources, released with a gradebook."""
+def make_course(tmp: Path, *assignments: str, sources: Path = ROOT / "solutions") -> Path:
+    """A course folder with this repository's config and the assignments' sources (from ``sources``), released with
+    a gradebook."""
     course = tmp / "course"
     (course / "solutions").mkdir(parents=True)
     shutil.copy(ROOT / "nbgrader_config.py", course)
     for assignment in assignments:
-        shutil.copytree(ROOT / "solutions" / assignment, course / "solutions" / assignment)
+        shutil.copytree(sources / assignment, course / "solutions" / assignment)
         run_nbgrader(["generate_assignment", assignment, "--force"], course)
     return course
 
@@ -109,8 +110,12 @@ def html_text(page: str) -> str:
 
 
 def hidden_test_lines(source_nb: nbformat.NotebookNode) -> list[str]:
-    """Distinctive code lines inside HIDDEN TESTS regions (long enough not to occur by chance)."""
-    lines = []
+    """Distinctive code lines inside HIDDEN TESTS regions (long enough not to occur by chance).
+
+    A line that also stands outside every hidden region (an import or a call the visible checks show too) is not
+    hidden information, so it is left out.
+    """
+    hidden, shown = [], set()
     for cell in source_nb.cells:
         inside = False
         for line in cell.source.split("\n"):
@@ -119,5 +124,44 @@ def hidden_test_lines(source_nb: nbformat.NotebookNode) -> list[str]:
             elif "END HIDDEN TESTS" in line:
                 inside = False
             elif inside and len(line.strip()) > 25 and not line.strip().startswith(("\"", "f\"")):
-                lines.append(line.strip())
-    return lines
+                hidden.append(line.strip())
+            elif not inside:
+                shown.add(line.strip())
+    return [line for line in hidden if line not in shown]
+
+
+Spec = tuple  # (edits or None, score differences from FULL, words the feedback must contain)
+
+
+def bundle_mistakes(submissions: dict[str, Spec], alone: tuple[str, ...] = ("correct", "untouched_release")
+                    ) -> dict[str, tuple[Spec, tuple[str, ...]]]:
+    """Pack independent mistakes into fewer submissions, so a batch grades (and trains) fewer notebooks.
+
+    Two mistakes share a submission only when they edit different exercises and change disjoint sets of graded
+    cells: each cell's score then depends on one mistake at most, and the bundle's expected scores are the union
+    of its members'. Greedy, in the order given (first bundle that fits), so the packing is deterministic. Names
+    in ``alone`` and the untouched release (edits None) always stay alone.
+
+    Returns
+    -------
+    dict
+        bundle name (its members joined by ``+``) -> ((edits, score differences, feedback words), members).
+    """
+    bundles: list[tuple[list[str], dict, dict, list]] = []
+    out: dict[str, tuple[Spec, tuple[str, ...]]] = {}
+    for student, (edits, diff, words) in submissions.items():
+        if edits is None or student in alone:
+            out[student] = ((edits, diff, words), (student,))
+            continue
+        for members, b_edits, b_diff, b_words in bundles:
+            if not set(edits) & set(b_edits) and not set(diff) & set(b_diff):
+                members.append(student)
+                b_edits.update(edits)
+                b_diff.update(diff)
+                b_words.extend(words)
+                break
+        else:
+            bundles.append(([student], dict(edits), dict(diff), list(words)))
+    for members, b_edits, b_diff, b_words in bundles:
+        out["+".join(members)] = ((b_edits, b_diff, b_words), tuple(members))
+    return out

@@ -23,13 +23,13 @@ from nbgrader_harness import ROOT, make_submission, solution_bodies
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading_paths")]
 
-A = "ch02_segmentation_metrics"
+A = "ch05_right_reasons"  # the quickest assignment to grade; every path runs its small training cell
 
 
 def make(clone: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("FORCE", "JOBS", "FROM", "NB", "COURSE_RESULTS")}
     env["PYTHONPATH"] = str(clone)  # the clone's course_lib, not the one installed in the venv
-    env["NBGRADER_TIMEOUT"] = "30"
+    env["NBGRADER_TIMEOUT"] = "120"  # the training cell, on a machine busy with the other tests
     result = subprocess.run(["make", "-o", "venv", f"VENV={sys.prefix}", *args, "--no-print-directory"],
                             cwd=clone, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, f"make {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
@@ -47,7 +47,11 @@ def clone(tmp_path_factory):
     subprocess.run(["git", "clone", "-q", str(ROOT), str(path)], check=True)
     source = nbformat.read(path / "solutions" / A / f"{A}.ipynb", as_version=4)
     release = nbformat.read(path / "assignments" / A / f"{A}.ipynb", as_version=4)
-    return {"path": path, "filled": make_submission(release, solution_bodies(source)), "release": release}
+    full = sum(c.metadata["nbgrader"].get("points", 0) for c in source.cells
+               if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution"))
+    visible = sum("visible checks passed" in c.source for c in release.cells if c.cell_type == "code")
+    return {"path": path, "filled": make_submission(release, solution_bodies(source)), "release": release,
+            "full": full, "visible": visible}
 
 
 def test_make_grade_on_a_fresh_clone_then_force_regrade(clone):
@@ -56,7 +60,7 @@ def test_make_grade_on_a_fresh_clone_then_force_regrade(clone):
     folder.mkdir(parents=True)
     nbformat.write(clone["filled"], folder / f"{A}.ipynb")
     out = make(path, "grade", "JOBS=2").stdout
-    assert grades(path)[("alice", A)] == 10, out[-2000:]
+    assert grades(path)[("alice", A)] == clone["full"], out[-2000:]
     assert "could not be graded: 0" in out
     if shutil.which("bwrap"):
         assert "bubblewrap sandbox" in out, out[:500]
@@ -64,7 +68,7 @@ def test_make_grade_on_a_fresh_clone_then_force_regrade(clone):
     again = make(path, "grade").stdout
     assert "1 unchanged" in again and "grading 0 submission" in again
     forced = make(path, "grade", "FORCE=1").stdout
-    assert "grading 1 submission" in forced and grades(path)[("alice", A)] == 10
+    assert "grading 1 submission" in forced and grades(path)[("alice", A)] == clone["full"]
 
 
 def test_make_grade_from_an_lms_export(clone, tmp_path):
@@ -84,7 +88,7 @@ def test_self_learner_grades_a_copy_without_touching_assignments(clone, tmp_path
     before = subprocess.run(["git", "status", "--porcelain", "assignments"], cwd=path, capture_output=True,
                             text=True).stdout
     make(path, "grade-me", f"NB={mine}")
-    assert grades(path)[("me", A)] == 10
+    assert grades(path)[("me", A)] == clone["full"]
     assert (path / "feedback" / "me" / A / f"{A}.html").is_file()
     after = subprocess.run(["git", "status", "--porcelain", "assignments"], cwd=path, capture_output=True,
                            text=True).stdout
@@ -113,5 +117,5 @@ def test_colab_student_runs_the_visible_checks_without_nbgrader(clone, tmp_path)
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
     text = "\n".join(o.get("text", "") + o.get("evalue", "") for c in nb.cells if c.cell_type == "code"
                      for o in c.get("outputs", []))
-    assert text.count("visible checks passed") == 5, text[-3000:]
+    assert clone["visible"] >= 4 and text.count("visible checks passed") == clone["visible"], text[-3000:]
     assert "nbgrader is not installed on Colab" in text, "the check ran with nbgrader importable"

@@ -2,7 +2,9 @@
 
 Every case is graded or rejected with a reason, the batch always completes, feedback never shows
 hidden tests, and no submission raises its own score or touches another's (``victim`` is graded
-beside the attackers). Assignment: ch02_segmentation_metrics (10 autograded points + 2 written).
+beside the attackers). Assignment: ``fixtures/solutions/metrics_fixture``, a frozen copy of an early chapter-2
+assignment (five metric exercises, 10 autograded points + 2 written, no training cell), so that what is tested is
+the grader, not the course's current assignments.
 
 Cases (student -> what it does): correct; victim (correct, attacked by attacks_disk); wrong (control);
 blank (the untouched release); infinite_loop (precision loops, iou and dice call it); crashes (os._exit,
@@ -20,16 +22,18 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import nbformat
 import pytest
-from nbgrader_harness import ROOT, cell_scores, hidden_test_lines, html_text, make_submission, solution_bodies
+from nbgrader_harness import cell_scores, hidden_test_lines, html_text, make_course, make_submission, solution_bodies
 
 from course_lib.tools.grade_all import grade_class
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("torture")]  # one graded batch
 
-A = "ch02_segmentation_metrics"
+A = "metrics_fixture"
+FIXTURES = Path(__file__).parent / "fixtures" / "solutions"
 TIMEOUT = 15  # seconds per cell; once one cell timed out the others get 10 s (GuardedExecute)
 FULL = {"test_precision": 1, "test_iou": 2, "test_dice": 2, "test_soft_dice_loss": 3, "test_mean_dice": 2}
 ZERO = dict.fromkeys(FULL, 0)
@@ -148,7 +152,7 @@ EXPECTED = {
     "damaged": (FULL, ["'test_dice' was deleted (restored", "'test_iou' was changed to markdown (restored)",
                        "'test_precision' appears twice", "nbgrader marker (neutralised)"]),
     "edited_locked_cell": (ZERO, ["locked cell 'test_precision' was edited (restored)"]),
-    "renamed_notebook": (FULL, ["graded as ch02_segmentation_metrics.ipynb (renamed notebook)"]),
+    "renamed_notebook": (FULL, [f"graded as {A}.ipynb (renamed notebook)"]),
     "invalid_json": (None, ["not valid JSON"]),
     "empty_file": (None, ["empty file"]),
 }
@@ -156,12 +160,9 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def torture(tmp_path_factory):
-    course = tmp_path_factory.mktemp("torture") / "course"
-    (course / "solutions").mkdir(parents=True)
-    shutil.copy(ROOT / "nbgrader_config.py", course)
-    shutil.copytree(ROOT / "solutions" / A, course / "solutions" / A)
+    course = make_course(tmp_path_factory.mktemp("torture"), A, sources=FIXTURES)
     source = nbformat.read(course / "solutions" / A / f"{A}.ipynb", as_version=4)
-    release = nbformat.read(ROOT / "assignments" / A / f"{A}.ipynb", as_version=4)
+    release = nbformat.read(course / "assignments" / A / f"{A}.ipynb", as_version=4)
     bodies = solution_bodies(source)
     for student, nb in build(course, None, bodies, release).items():
         folder = course / "submitted" / student / A

@@ -49,7 +49,8 @@ BIN = Path(sys.executable).parent
 PROXY = ROOT / "course_lib" / "tools" / "hub" / "node_modules" / ".bin" / "configurable-http-proxy"
 STUDENTS_CONFIG = ROOT / "course_lib" / "tools" / "hub" / "nbgrader_config_students.py"
 COURSE_ID = "medical-imaging-dl"
-ASSIGNMENT = "ch02_segmentation_metrics"
+ASSIGNMENT = "metrics_fixture"  # frozen (fixtures/): the hub is tested, not the course's current content
+FIXTURES = Path(__file__).parent / "fixtures" / "solutions"
 FULL = {"test_precision": 1, "test_iou": 2, "test_dice": 2, "test_soft_dice_loss": 3, "test_mean_dice": 2}
 MAX_SCORE = 12  # FULL plus the hand-graded written answer
 DICE_PASSED = "Dice: visible checks passed"  # what the visible Dice check prints when it passes
@@ -123,7 +124,7 @@ def roundtrip(tmp_path_factory, monkeypatch_module):
     course = work / "homes" / INSTRUCTOR / "course"  # README step 4: the course folder, in the instructor's home
     (course / "solutions").mkdir(parents=True)
     shutil.copy(ROOT / "nbgrader_config.py", course)
-    shutil.copytree(ROOT / "solutions" / ASSIGNMENT, course / "solutions" / ASSIGNMENT)
+    shutil.copytree(FIXTURES / ASSIGNMENT, course / "solutions" / ASSIGNMENT)
     ports = {name: free_port() for name in ("public", "hub", "proxy_api")}
     token = os.urandom(16).hex()
     (work / "jupyterhub_config.py").write_text(hub_config(

@@ -79,11 +79,26 @@ def test_assignment_structure(assignment):
         assert manual, f"{path.name}: no manually graded written question"
         ids = [m["grade_id"] for m in meta if m]
         assert len(ids) == len(set(ids)), f"{path.name}: duplicate grade ids"
+        # Two layouts are fine: a visible check with a hidden part in one cell, or visible-only cells followed by a
+        # hidden-only cell. Either way every exercise is graded by hidden cases and every visible assert explains.
+        groups: list[tuple[list[str], list[bool]]] = []  # (exercises, hidden parts of the checks that follow them)
         for cell, m in zip(nb.cells, meta, strict=True):
-            if m.get("grade") and not m.get("solution") and cell.cell_type == "code":
+            if m.get("solution") and cell.cell_type == "code" and not m.get("grade"):
+                if not groups or groups[-1][1]:
+                    groups.append(([], []))
+                groups[-1][0].append(m["grade_id"])
+            elif m.get("grade") and not m.get("solution") and cell.cell_type == "code":
                 visible = cell.source.split("### BEGIN HIDDEN TESTS")[0]
-                assert re.search(r"assert .*, ", visible), f"{m['grade_id']}: visible checks need messages"
-                assert "### BEGIN HIDDEN TESTS" in cell.source, f"{m['grade_id']}: no hidden tests"
+                has_hidden = "### BEGIN HIDDEN TESTS" in cell.source
+                assert has_hidden or "assert " in visible, f"{m['grade_id']}: checks nothing"
+                if "assert " in visible:
+                    assert re.search(r"assert .*, ", visible), f"{m['grade_id']}: visible checks need messages"
+                if groups:
+                    groups[-1][1].append(has_hidden)
+        hidden_for = {name: any(hidden) for names, hidden in groups for name in names}
+        assert hidden_for, f"{path.name}: no exercise (solution) cells"
+        unhidden = [name for name, has in hidden_for.items() if not has]
+        assert not unhidden, f"{path.name}: exercises graded without hidden tests: {unhidden}"
 
 
 def test_notebooks_have_no_outputs():
