@@ -90,7 +90,7 @@ class CountingSettings:
     width: int = 8  # U-Net first-block channels
     normalize_input: bool = True  # per-image percentile normalisation inside the net (DensityFCN)
     crop: int = 64  # training crop side: 4x cheaper than whole 128 px images, same cells
-    epochs: int = 30  # 40 with one seed before; fewer steps per seed so that three seeds fit the quick budget
+    epochs: int = 20  # 40 with one seed, then 30; fewer steps per seed so that three seeds fit the quick budget
     batch_size: int = 8
     lr: float = 2e-3
     countception: bool = False  # also train a Count-ception net (slower: no pooling, every layer at full size)
@@ -273,7 +273,7 @@ class MultiClassSettings:
     depth: int = 3  # depth 2 at width 8 stalled (validation count MAE ~5, malignant nuclei missed); 3 did not
     width: int = 8
     crop: int = 64
-    epochs: int = 40
+    epochs: int = 30
     batch_size: int = 8
     lr: float = 2e-3
     match_radius: float = 4.0

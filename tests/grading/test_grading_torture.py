@@ -143,7 +143,7 @@ EXPECTED = {
                       [f"test_precision: timed out after {TIMEOUT} s", "test_iou: timed out after 10 s"]),
     "crashes": ({**ZERO, "test_soft_dice_loss": 3}, ["test_precision: the kernel died", "test_iou: the kernel died"]),
     "attacks_disk": (ZERO, []),
-    "patches_isclose": (ZERO, ["restored", "math.isclose"]),
+    "patches_isclose": (ZERO, ["math.isclose", "flagged for review"]),
     "patches_helpers": (ZERO, ["notebook.np"]),
     "patches_during_test": (ZERO, ["test_dice: patched numpy.isclose while the test ran"]),
     "prints_hidden_tests": (FULL, ["reads the notebook's own input history"]),
