@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.confounders.rrr import check_mask
+from course_lib.confounders.rrr import check_penalty_inputs, masked_gradient_penalty
 
 __all__ = ["contrast_input_gradient", "gradmask_loss"]
 
@@ -62,12 +62,8 @@ def gradmask_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, roi: torch
     TypeError, ValueError
         On a non-boolean or mis-shaped ``roi``, a mis-shaped ``y``, ``lambda_ < 0`` or a model without 2 classes.
     """
-    check_mask(x, roi)
-    if y.shape != x.shape[:1]:
-        raise ValueError(f"`y` (shape {tuple(y.shape)}) must have shape (B,) = ({x.shape[0]},)")
-    if lambda_ < 0:
-        raise ValueError(f"`lambda_` must be >= 0, got {lambda_}")
+    check_penalty_inputs(x, y, roi, lambda_)
     logits, grad = contrast_input_gradient(model, x, create_graph=True)
-    penalty = ((~roi).to(grad.dtype) * grad).pow(2).flatten(1).sum(1).mean()  # (B, C, H, W) -> (B,) -> scalar
+    penalty = masked_gradient_penalty(grad, roi)
     cross_entropy = F.cross_entropy(logits, y)
     return cross_entropy + lambda_ * penalty, cross_entropy, penalty

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["check_mask", "log_prob_input_gradient", "rrr_loss"]
+__all__ = ["check_mask", "check_penalty_inputs", "masked_gradient_penalty", "log_prob_input_gradient", "rrr_loss"]
 
 
 def check_mask(x: torch.Tensor, mask: torch.Tensor, name: str = "roi") -> torch.Tensor:
@@ -39,6 +39,25 @@ def check_mask(x: torch.Tensor, mask: torch.Tensor, name: str = "roi") -> torch.
         raise ValueError(f"`{name}` (shape {tuple(mask.shape)}) must match `x` (shape {tuple(x.shape)}), with 1 or "
                          "the same number of channels")
     return mask
+
+
+def check_penalty_inputs(x: torch.Tensor, y: torch.Tensor, roi: torch.Tensor, lambda_: float) -> None:
+    """The checks every input-gradient penalty loss (RRR, GradMask) makes: ``roi`` and ``y`` match ``x``,
+    ``lambda_ >= 0``; raises TypeError/ValueError naming the argument."""
+    check_mask(x, roi)
+    if y.shape != x.shape[:1]:
+        raise ValueError(f"`y` (shape {tuple(y.shape)}) must have shape (B,) = ({x.shape[0]},)")
+    if lambda_ < 0:
+        raise ValueError(f"`lambda_` must be >= 0, got {lambda_}")
+
+
+def masked_gradient_penalty(grad: torch.Tensor, roi: torch.Tensor) -> torch.Tensor:
+    """Mean over images of ``sum((A * grad)²)`` with ``A = ~roi``, 1 where the model must not look.
+
+    ``grad`` is (B, C, H, W), ``roi`` a (B, 1 or C, H, W) bool tensor; returns a scalar tensor.
+    """
+    outside = (~roi).to(grad.dtype)
+    return (outside * grad).pow(2).flatten(1).sum(1).mean()  # (B, C, H, W) -> (B,) -> scalar
 
 
 def log_prob_input_gradient(model: nn.Module, x: torch.Tensor, *, create_graph: bool = True
@@ -78,13 +97,8 @@ def rrr_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, roi: torch.Tens
     ValueError
         If ``roi`` or ``y`` do not match ``x``, or ``lambda_ < 0``.
     """
-    check_mask(x, roi)
-    if y.shape != x.shape[:1]:
-        raise ValueError(f"`y` (shape {tuple(y.shape)}) must have shape (B,) = ({x.shape[0]},)")
-    if lambda_ < 0:
-        raise ValueError(f"`lambda_` must be >= 0, got {lambda_}")
+    check_penalty_inputs(x, y, roi, lambda_)
     logits, grad = log_prob_input_gradient(model, x, create_graph=True)
-    outside = (~roi).to(grad.dtype)  # A: 1 where the model must not look
-    penalty = (outside * grad).pow(2).flatten(1).sum(1).mean()  # (B, C, H, W) -> (B,) -> scalar
+    penalty = masked_gradient_penalty(grad, roi)
     cross_entropy = F.cross_entropy(logits, y)
     return cross_entropy + lambda_ * penalty, cross_entropy, penalty
