@@ -57,8 +57,11 @@ $(HUB_PROXY): course_lib/tools/hub/package.json course_lib/tools/hub/package-loc
 
 venv: $(STAMP) $(HUB_PROXY)
 
+# Quick mode runs as many notebooks at a time as there are cores, one torch thread each (OMP_NUM_THREADS above);
+# full mode one at a time (one GPU).
+COURSE_JOBS ?= $(if $(filter quick,$(COURSE_MODE)),$(shell nproc 2>/dev/null || echo 1),1)
 course: venv
-	$(BIN)/python -m course_lib.tools.run_course --out build notebooks/*.ipynb
+	$(BIN)/python -m course_lib.tools.run_course --out build --jobs $(COURSE_JOBS) notebooks/*.ipynb
 
 # Both cores: tests that share one graded batch or hub run in one worker (xdist_group), the rest spread out.
 TEST_JOBS ?= 2

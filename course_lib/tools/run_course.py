@@ -23,7 +23,10 @@ measures it on every widget cell of the course.
 
 Usage::
 
-    python -m course_lib.tools.run_course --out build notebooks/*.ipynb
+    python -m course_lib.tools.run_course --out build [--jobs 2] notebooks/*.ipynb
+
+``--jobs N`` runs N notebooks at a time, each in its own process with its own kernel (``make course`` does so in
+quick mode with one torch thread per kernel; see the Makefile); results keep the notebooks' order.
 """
 
 from __future__ import annotations
@@ -231,6 +234,43 @@ def write_outputs(run: NotebookRun, out_dir: Path) -> None:
     (out_dir / run.path.with_suffix(".html").name).write_text(html, encoding="utf-8")
 
 
+def _run_all(paths: list[Path], *, jobs: int, **kwargs):
+    """Yield ``(path, NotebookRun or NotebookFailed)`` in the order of ``paths``, running ``jobs`` at a time.
+
+    With ``jobs > 1`` each notebook runs in a worker process; after the first failure no new notebook starts.
+    """
+    if jobs == 1:
+        for path in paths:
+            print(f"{path.name} ({kwargs['mode']} mode) ...", flush=True)
+            try:
+                yield path, execute_notebook(path, **kwargs)
+            except NotebookFailed as error:
+                yield path, error
+                return
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    print(f"running {len(paths)} notebooks, {jobs} at a time ...", flush=True)
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_execute_or_failure, path, kwargs) for path in paths]
+        for path, future in zip(paths, futures, strict=True):
+            result = future.result()
+            yield path, result
+            if isinstance(result, NotebookFailed):
+                for pending in futures:
+                    pending.cancel()
+                return
+
+
+def _execute_or_failure(path: Path, kwargs: dict):
+    """A worker's job: the run, or the NotebookFailed it raised (returned, so the parent reports it in order)."""
+    try:
+        return execute_notebook(path, **kwargs)
+    except NotebookFailed as error:
+        return error
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
@@ -240,25 +280,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", default=os.environ.get("COURSE_MODE", "quick"), choices=("quick", "full"))
     parser.add_argument("--exercises", default="solutions", choices=("solutions", "verify"),
                         help="run exercises with their solutions (default), or also check each blank fails its check")
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks run at a time (default 1)")
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be >= 1, got {args.jobs}")
 
     missing = [str(p) for p in args.notebooks if not p.is_file()]
     if missing:
         print(f"error: notebook(s) not found: {', '.join(missing)}", file=sys.stderr)
         return 2
     all_results, timings = [], []
-    for k, path in enumerate(args.notebooks, start=1):
-        print(f"[{k}/{len(args.notebooks)}] {path.name} ({args.mode} mode) ...", flush=True)
-        try:
-            run = execute_notebook(path, timeout=args.timeout, mode=args.mode, exercises=args.exercises)
-        except NotebookFailed as error:
-            print(f"FAILED {error}", file=sys.stderr)
+    runs = _run_all(args.notebooks, jobs=args.jobs, timeout=args.timeout, mode=args.mode, exercises=args.exercises)
+    for k, (path, run) in enumerate(runs, start=1):
+        if isinstance(run, NotebookFailed):
+            print(f"FAILED {run}", file=sys.stderr)
             return 1
         write_outputs(run, args.out)
         all_results.extend(run.results)
         timings.append((path.name, run.seconds, run.cell_seconds))
-        print(f"    ok in {run.seconds:.1f} s ({run.cell_seconds:.1f} s in cells, "
-              f"{run.outside_seconds:.1f} s outside), {len(run.results)} results", flush=True)
+        print(f"[{k}/{len(args.notebooks)}] {path.name} ({args.mode} mode) ok in {run.seconds:.1f} s "
+              f"({run.cell_seconds:.1f} s in cells, {run.outside_seconds:.1f} s outside), {len(run.results)} results",
+              flush=True)
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(all_results, indent=2) + "\n")

@@ -169,6 +169,25 @@ def test_runner_writes_results_json_and_md(tmp_path):
     assert (out / "ch02_tiny.html").is_file()
 
 
+def test_runner_runs_notebooks_in_parallel_and_keeps_their_order(tmp_path, capsys):
+    meta = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    paths = []
+    for k, name in enumerate(["ch02_slow", "ch03_fast", "ch04_broken"]):
+        code = (f"import time\ntime.sleep({2 - k})\nfrom course_lib.results import record\n"
+                f"record({k + 2}, '{name}_value', {k}.0)")
+        cells = [new_code_cell(code)] + ([new_code_cell("raise ValueError('broken on purpose')")] if k == 2 else [])
+        nbformat.write(new_notebook(cells=cells, metadata=meta), tmp_path / f"{name}.ipynb")
+        paths.append(tmp_path / f"{name}.ipynb")
+    out = tmp_path / "build"
+    assert run_course.main(["--out", str(out), "--jobs", "2", *map(str, paths[:2])]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert [r["name"] for r in results] == ["ch02_slow_value", "ch03_fast_value"]  # notebook order, not finish order
+    assert run_course.main(["--out", str(tmp_path / "b2"), "--jobs", "2", *map(str, paths)]) == 1
+    assert "ch04_broken.ipynb" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_course.main(["--jobs", "0", str(paths[0])])
+
+
 def test_a_stalled_cell_is_retried_once_on_a_fresh_kernel(tmp_path, capsys):
     marker = tmp_path / "first_attempt_done"
     stall_once = (f"import pathlib, time\nmarker = pathlib.Path({str(marker)!r})\n"
