@@ -66,7 +66,7 @@ course: venv
 # Both cores: tests that share one graded batch or hub run in one worker (xdist_group), the rest spread out.
 TEST_JOBS ?= 2
 test: venv
-	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup --durations=20
 
 test-fast: venv
 	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup -m "not slow"

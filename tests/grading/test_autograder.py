@@ -162,10 +162,8 @@ def test_autograde_cpu_per_submission(graded):
 
 
 @pytest.mark.parametrize(("assignment", "student"), [
-    ("ch02_segmentation_metrics", "correct"),
-    ("ch03_density_counting", "loop_without_zero_grad"),
+    ("ch03_density_counting", "loop_without_zero_grad"),  # trains in the graded cell; the torture suite regrades more
     (CH04_ASSIGNMENT, "identity_on_the_wrong_domain"),
-    (CH05_ASSIGNMENT, "rrr_gradient_without_create_graph"),
 ])
 def test_regrading_gives_the_same_scores(graded, assignment, student):
     name = bundle_of(assignment, student)
