@@ -13,7 +13,7 @@ export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 # One thread per process in quick mode: quick mode's small CPU nets train faster on one thread than on two, and
 # make test runs two workers (the grader two kernels beside them) whose OpenMP threads otherwise spin against each
-# other: a training loop of 1.4 s alone took 11 s with two such processes side by side, 1.0 s on one thread each
+# other: a training loop of 1.5 s alone took 11-19 s with two such processes side by side, 1.1 s on one thread each
 # (benchmarks/bench_threads.py). Set OMP_NUM_THREADS yourself to override.
 ifeq ($(COURSE_MODE),quick)
 export OMP_NUM_THREADS ?= 1
