@@ -72,6 +72,7 @@ CLAIMS = {
         ("skip_gain_boundary_f1_mean", "skip_gain_boundary_f1_sd"),
         ("skip_gain_boundary_f1_mean", "skip_gain_dice_mean"),  # most at the boundaries
         ("edge_gain_separated_fraction_mean", "edge_gain_separated_fraction_sd"),  # borders separate touching nuclei
+        ("edge_gain_separated_fraction_mean", "edge_gain_boundary_f1_mean"),  # more than they move boundary F1
         # uniform patches teach "nothing is there": both CASED schedules find more lesions, beyond the spread
         ("nodule_recall_gain_cased_vs_uniform_mean", "nodule_recall_gain_cased_vs_uniform_sd"),
         ("nodule_recall_gain_cased_to_balanced_vs_uniform_mean", "nodule_recall_gain_cased_to_balanced_vs_uniform_sd"),
