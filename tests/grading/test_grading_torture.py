@@ -158,22 +158,29 @@ EXPECTED = {
 }
 
 
-@pytest.fixture(scope="module")
-def torture(tmp_path_factory):
-    course = make_course(tmp_path_factory.mktemp("torture"), A, sources=FIXTURES)
+def torture_class(folder: Path) -> Path:
+    """A course folder under ``folder`` with every case of :data:`EXPECTED` in ``submitted/``, not yet graded."""
+    course = make_course(folder, A, sources=FIXTURES)
     source = nbformat.read(course / "solutions" / A / f"{A}.ipynb", as_version=4)
     release = nbformat.read(course / "assignments" / A / f"{A}.ipynb", as_version=4)
     bodies = solution_bodies(source)
     for student, nb in build(course, None, bodies, release).items():
-        folder = course / "submitted" / student / A
-        folder.mkdir(parents=True)
-        nbformat.write(nb, folder / f"{A}.ipynb")
+        target = course / "submitted" / student / A
+        target.mkdir(parents=True)
+        nbformat.write(nb, target / f"{A}.ipynb")
     renamed = course / "submitted" / "renamed_notebook" / A
     renamed.mkdir(parents=True)
     nbformat.write(make_submission(release, bodies), renamed / f"Copy of {A}.ipynb")
     for student, content in {"invalid_json": b'{"cells": [', "empty_file": b""}.items():
         (course / "submitted" / student / A).mkdir(parents=True)
         (course / "submitted" / student / A / f"{A}.ipynb").write_bytes(content)
+    return course
+
+
+@pytest.fixture(scope="module")
+def torture(tmp_path_factory):
+    course = torture_class(tmp_path_factory.mktemp("torture"))
+    source = nbformat.read(course / "solutions" / A / f"{A}.ipynb", as_version=4)
     victim_bytes = (course / "submitted" / "victim" / A / f"{A}.ipynb").read_bytes()
     report = grade_class(course, jobs=2, timeout=TIMEOUT, time_limit=600, progress=False)
     return {"course": course, "report": report, "source": source, "victim_bytes": victim_bytes,
