@@ -105,14 +105,24 @@ def record_paired_difference(chapter: int, results: dict[str, dict[str, list[flo
 
     Both arms of a comparison share each seed's data and initial weights, so the seed-wise difference is paired;
     a claim "``better`` beats ``worse``" is then stated as ``<name>_mean > <name>_sd`` (the mean gain exceeds one
-    standard deviation of the gain over seeds), not on one draw.
+    standard deviation of the gain over seeds), not on one draw. ``<name>_ci_low`` and ``<name>_ci_high`` are the
+    95 % confidence interval of the mean gain (Student's t with n - 1 degrees of freedom, n >= 2 seeds): a "no
+    effect" result is stated as "the interval lies inside (-X, X)", an effect smaller than X, never as
+    "the mean is smaller than its sd", which flips sign with the processor's rounding.
     """
+    from scipy import stats
+
     _check(results, [metric])
     a, b = (np.asarray(results[arm][metric], dtype=np.float64) for arm in (better, worse))
     if a.shape != b.shape:
         raise ValueError(f"`{better}` and `{worse}` have {len(a)} and {len(b)} seeds of {metric!r}: not paired")
+    if len(a) < 2:
+        raise ValueError(f"a paired difference needs >= 2 seeds of {metric!r}, got {len(a)}")
     mean, sd = mean_sd(a - b)
+    half_width = float(stats.t.ppf(0.975, len(a) - 1)) * sd / np.sqrt(len(a))
     what = f"{metric}: {better} minus {worse}, paired by seed"
     record(chapter, f"{name}_mean", mean, unit="", note=f"{what}; {note}" if note else what)
     record(chapter, f"{name}_sd", sd, unit="", higher_is_better=False, note=f"sample sd over {len(a)} seeds")
+    record(chapter, f"{name}_ci_low", mean - half_width, unit="", note=f"95 % t interval over {len(a)} seeds")
+    record(chapter, f"{name}_ci_high", mean + half_width, unit="", note=f"95 % t interval over {len(a)} seeds")
     return mean, sd

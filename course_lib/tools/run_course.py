@@ -225,11 +225,12 @@ def _execute_once(path: Path, *, timeout: int, mode: str, exercises: str) -> Not
 
 
 def write_outputs(run: NotebookRun, out_dir: Path) -> None:
-    """Write the executed notebook and its HTML rendering to ``out_dir``."""
+    """Write the executed notebook, its HTML rendering and its own records (``<name>.results.json``) to ``out_dir``."""
     from nbconvert import HTMLExporter
 
     out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(run.notebook, out_dir / run.path.name)
+    (out_dir / f"{run.path.stem}.results.json").write_text(json.dumps(run.results, indent=2) + "\n")
     html, _ = HTMLExporter().from_notebook_node(run.notebook)
     (out_dir / run.path.with_suffix(".html").name).write_text(html, encoding="utf-8")
 
@@ -281,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exercises", default="solutions", choices=("solutions", "verify"),
                         help="run exercises with their solutions (default), or also check each blank fails its check")
     parser.add_argument("--jobs", type=int, default=1, help="notebooks run at a time (default 1)")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="run the other notebooks after a failure (exit code 1 all the same)")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
@@ -289,12 +292,15 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"error: notebook(s) not found: {', '.join(missing)}", file=sys.stderr)
         return 2
-    all_results, timings = [], []
+    all_results, timings, failed = [], [], False
     runs = _run_all(args.notebooks, jobs=args.jobs, timeout=args.timeout, mode=args.mode, exercises=args.exercises)
     for k, (path, run) in enumerate(runs, start=1):
         if isinstance(run, NotebookFailed):
             print(f"FAILED {run}", file=sys.stderr)
-            return 1
+            if not args.keep_going:
+                return 1
+            failed = True
+            continue
         write_outputs(run, args.out)
         all_results.extend(run.results)
         timings.append((path.name, run.seconds, run.cell_seconds))
@@ -313,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         f"| notebook | seconds | in cells | outside cells |\n|---|---:|---:|---:|\n{timing_rows}\n"
     )
     print(f"wrote {args.out / 'results.json'} ({len(all_results)} results) and {args.out / 'results.md'}")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
