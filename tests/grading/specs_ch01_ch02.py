@@ -168,16 +168,17 @@ METRICS_SUBMISSIONS = {
         {"test_dice": 0, "test_dice_empty": 0},
         ["calls the course's reference implementation", "write it yourself"],
     ),
-    # a wrong loop loses its convention cell and, trained for real, the held-out Dice too
+    # a wrong loop loses its convention cell and the held-out cell, which fails a run the locked training cell saw
+    # break the convention (course_lib.tools.training_watch) on every machine, whatever the Dice
     "training_without_zero_grad": (
         {"train_one_epoch": [("        optimizer.zero_grad()\n", "")]},
         {"test_zero_grad": 0, "test_training_heldout": 0},
-        ["gradients left over from before were added to this step", "held-out test Dice of"],
+        ["gradients left over from before were added to this step", "gradients left over from the step before"],
     ),
     "training_never_calls_model_train": (
         {"train_one_epoch": [("    model.train()\n", "")]},
         {"test_train_mode": 0, "test_training_heldout": 0},
-        ["call model.train() first"],
+        ["call model.train() first", "training passes above ran in evaluation mode"],
     ),
     "scoring_in_training_mode": (
         {"heldout_dice": [("    model.eval()\n", "")]},
@@ -236,13 +237,13 @@ FCN_SUBMISSIONS = {
     ),
     "patch_training_without_zero_grad": (
         {"train_one_epoch": [("        optimizer.zero_grad()\n", "")]},
-        {"test_patch_zero_grad": 0},
-        ["gradients left over from before were added to this step"],
+        {"test_patch_zero_grad": 0, "test_patch_training_heldout": 0},
+        ["gradients left over from before were added to this step", "gradients left over from the step before"],
     ),
     "patch_training_never_calls_model_train": (
         {"train_one_epoch": [("    model.train()\n", "")]},
-        {"test_patch_train_mode": 0},
-        ["call model.train() first"],
+        {"test_patch_train_mode": 0, "test_patch_training_heldout": 0},
+        ["call model.train() first", "training passes above ran in evaluation mode"],
     ),
     "untouched_release": (None, dict.fromkeys(FCN_FULL, 0), ["NotImplementedError"]),
 }
