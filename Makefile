@@ -22,7 +22,7 @@ endif
 ASSIGNMENTS := $(notdir $(wildcard solutions/*))
 ITK_SLICE := /usr/share/doc/insighttoolkit5-examples/examples/Data/BrainT1Slice.png
 
-.PHONY: venv course test test-fast lint release grade grade-me clean help
+.PHONY: venv sandbox course test test-fast lint release grade grade-me clean help
 
 help:
 	@echo "make course   execute every notebook (quick mode) into build/, with results.json/.md"
@@ -55,7 +55,17 @@ $(HUB_PROXY): course_lib/tools/hub/package.json course_lib/tools/hub/package-loc
 		npm ci --prefix course_lib/tools/hub --no-audit --no-fund --loglevel=error && touch $(HUB_PROXY); \
 	else echo "npm not found: the JupyterHub round-trip test will be skipped"; fi
 
-venv: $(STAMP) $(HUB_PROXY)
+# The grader's sandbox (bubblewrap, a system package): installed when make runs as root with apt-get. Without it the
+# grader cannot keep students apart, and the tests of that isolation are skipped, each saying why.
+sandbox:
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
+		  { apt-get update -qq >/dev/null 2>&1 && \
+		    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null 2>&1; }; }; } || \
+		echo "note: bubblewrap is not installed and make cannot install it (needs root and apt-get): the grader" \
+		     "cannot isolate students, and its isolation tests are skipped. Install it with: apt-get install bubblewrap"
+
+venv: $(STAMP) $(HUB_PROXY) sandbox
 
 # Quick mode runs as many notebooks at a time as there are cores, one torch thread each (OMP_NUM_THREADS above);
 # full mode one at a time (one GPU).
