@@ -11,9 +11,12 @@ the same number of training patches, the same net, loss (per-patch BCE), epochs,
 * ``"cased"``: the paper's schedule — loss-proportional draws, curriculum from lesion patches only towards the
   *empirical* share of positive patches (that of the uniform arm), reached after ``curriculum_epochs``.
 
-The net is fully convolutional, so it is validated and tested on whole images. Weights (best validation Dice at
-probability 0.5) and then the probability threshold (best validation Dice over ``thresholds``) are chosen on the
-validation split; the test split is scored once per seed with :func:`course_lib.metrics.lesion_detection_scores`.
+The net is fully convolutional, so it is validated and tested on whole images. Weights (the epoch with the best
+validation Dice, each epoch read at its best threshold of ``thresholds``) and then the probability threshold (best
+validation Dice over ``thresholds``) are chosen on the validation split; the test split is scored once per seed with
+:func:`course_lib.metrics.lesion_detection_scores`. Reading every epoch at 0.5 would pick epochs by calibration: a
+net trained on near-uniform patches puts lesion probabilities far below 0.5 and would look worst exactly where its
+ranking is best (the confound ch02b measures).
 
 References
 ----------
@@ -136,7 +139,7 @@ def compare_sampling(s: SamplingSettings | None = None, *, arms: tuple[str, ...]
             config.seed_everything(seed)  # the same initial weights whatever ran before
             model = UNet(1, 1, depth=s.depth, width=s.width)
             fit(model, loader, compute_loss=compute_loss, epochs=s.epochs, lr=s.lr, val_loader=val,
-                evaluate=dice_evaluator(), monitor="val_dice", monitor_mode="max", seed=seed, device=device,
+                evaluate=dice_evaluator(s.thresholds), monitor="val_dice", monitor_mode="max", seed=seed, device=device,
                 progress=progress, desc=f"{name} seed {seed}")
             prob_va = torch.sigmoid(predict(model, val, device)[0])[:, 0].numpy()
             _, threshold = best_threshold_dice(prob_va, m_va[:, 0] > 0.5, s.thresholds)
