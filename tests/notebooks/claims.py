@@ -90,12 +90,12 @@ CLAIMS = {
         ("skip_gain_boundary_f1_mean", "skip_gain_dice_mean"),  # most at the boundaries
         ("edge_gain_separated_fraction_mean", "edge_gain_separated_fraction_sd"),  # borders separate touching nuclei
         ("edge_gain_separated_fraction_mean", "edge_gain_boundary_f1_mean"),  # more than they move boundary F1
-        # uniform patches teach "nothing is there": both CASED schedules find more lesions, beyond the spread
+        # uniform patches teach "nothing is there": CASED and balanced sampling find more lesions, beyond the spread
         ("nodule_recall_gain_cased_vs_uniform_mean", "nodule_recall_gain_cased_vs_uniform_sd"),
-        ("nodule_recall_gain_cased_to_balanced_vs_uniform_mean", "nodule_recall_gain_cased_to_balanced_vs_uniform_sd"),
-        # ... but at the quick budget neither beats class-balanced sampling beyond the spread
-        ("nodule_dice_gain_cased_vs_balanced_sd", "nodule_dice_gain_cased_vs_balanced_mean"),
-        ("nodule_dice_gain_cased_to_balanced_vs_balanced_sd", "nodule_dice_gain_cased_to_balanced_vs_balanced_mean"),
+        ("nodule_recall_gain_balanced_vs_uniform_mean", "nodule_recall_gain_balanced_vs_uniform_sd"),
+        # ... but three seeds cannot rank CASED against balanced sampling: only a Dice difference beyond 0.3 (about
+        # three times either arm's Dice) is ruled out; "mean gain < its sd" flipped with the processor's kernels
+        Within("nodule_dice_gain_cased_vs_balanced", 0.3),
     ],
     "ch03a_counting_classic_pipeline": [
         ("classic_mae_clustered", "classic_mae_easy"),  # colonies merge: the EASY-tuned pipeline breaks
@@ -120,12 +120,22 @@ CLAIMS = {
     "ch04a_cyclegan_translation": [
         ("flair_l1_to_true_t1", "cyclegan_l1_to_true_t1_seed0"),  # the contrast map is learnt (one seed; see ch04b)
     ],
-    "ch04b_translation_bias": [  # means over 3 seeds per target fraction
-        ("cyclegan_0pct_erased_mean", "cyclegan_100pct_erased_mean"),  # few target tumours: more erased
-        ("cyclegan_100pct_hallucinated_mean", "cyclegan_0pct_hallucinated_mean"),  # many: more hallucinated
-        ("cyclegan_0pct_erased_mean", "paired_erased_mean"),  # the paired control keeps the tumours
-        ("cyclegan_100pct_hallucinated_mean", "paired_hallucinated_mean"),  # and adds fewer
-        ("cyclegan_50pct_tumour_error_mean", "paired_tumour_error_mean"),  # even at a matched 50 %
+    "ch04b_translation_bias": [
+        # the truth measure on its controls (validation subjects): the truth scores 0, painted-out tumours are erased,
+        # painted-in ones hallucinated (no training involved: the same on any machine)
+        ("half", "control_true_t1_erased"),
+        ("half", "control_true_t1_hallucinated"),
+        ("control_tumours_painted_out_erased", "half"),
+        ("control_tumours_painted_in_hallucinated", "half"),
+        # each share compares CycleGAN and paired on the same data size, share and budget; a gain "holds" when the
+        # 95 % t interval over 3 seeds lies above 0 (the mean gain exceeds 2.48 sd of the paired gains)
+        ("erased_gain_cyclegan_vs_paired_50pct_ci_low", "zero"),  # CycleGAN erases the T1 contrast, paired keeps it
+        ("erased_gain_cyclegan_vs_paired_100pct_ci_low", "zero"),
+        ("zero", "recovered_gain_cyclegan_vs_paired_50pct_ci_high"),  # and keeps less of the true contrast
+        ("zero", "recovered_gain_cyclegan_vs_paired_100pct_ci_high"),
+        ("tumour_error_gain_cyclegan_vs_paired_50pct_ci_low", "zero"),  # with a larger error inside the tumour
+        ("tumour_error_gain_cyclegan_vs_paired_100pct_ci_low", "zero"),
+        ("paired_erased_gain_0pct_vs_50pct_ci_low", "zero"),  # a paired translator trained without tumours erases
     ],
     "ch05a_confounders_and_saliency": [
         ("nih_edema_auroc_of_view_alone", "half"),  # real NIH table: the AP view alone predicts edema
@@ -133,12 +143,21 @@ CLAIMS = {
         ("baseline_removed_auroc_trained_at_confound_50", "baseline_removed_auroc_trained_at_confound_90"),
         ("baseline_share_in_roi_trained_at_confound_50", "baseline_share_in_roi_trained_at_confound_90"),
         ("site_probe_accuracy_raw_pixels", "site_probe_accuracy_aligned_d32"),  # per-site centring hides the site
-        ("subspace_reversed_auroc_mean", "baseline_reversed_auroc_mean"),  # and the aligned model generalises better
+        # gains paired by seed, d chosen on val_kept inside its grid; subspace reads the test image's site label
+        ("reversed_auroc_gain_subspace_vs_baseline_mean", "reversed_auroc_gain_subspace_vs_baseline_sd"),
+        # and more than its control (the baseline's CNN on per-site-centred images, which reads the site label too)
+        ("reversed_auroc_gain_subspace_vs_centred_mean", "reversed_auroc_gain_subspace_vs_centred_sd"),
     ],
-    "ch05b_right_for_the_right_reasons": [
-        ("actdiff_reversed_auroc_mean", "baseline_rerun_reversed_auroc_mean"),  # ActDiff moves off the site
-        ("rrr_saliency_in_roi_mean", "baseline_rerun_saliency_in_roi_mean"),  # RRR moves saliency into the ROI
-        ("actdiff_reversed_auroc_shifted_val_mean", "actdiff_reversed_auroc_mean"),  # a shifted val set picks better
+    "ch05b_right_for_the_right_reasons": [  # gains paired by seed; every lambda chosen on val_kept inside its grid
+        ("reversed_auroc_gain_actdiff_vs_baseline_mean", "reversed_auroc_gain_actdiff_vs_baseline_sd"),  # off the site
+        ("saliency_in_roi_gain_rrr_vs_baseline_mean", "saliency_in_roi_gain_rrr_vs_baseline_sd"),  # saliency moves in
+        # ... but neither gradient penalty moves the model off the site: reversed-test AUROC within 0.1 of the baseline
+        Within("reversed_auroc_gain_rrr_vs_baseline", 0.1),
+        Within("reversed_auroc_gain_gradmask_vs_baseline", 0.1),
+        # a small shifted validation set picks a better ActDiff lambda than the honest val_kept
+        ("reversed_auroc_gain_actdiff_shifted_vs_kept_val_mean", "reversed_auroc_gain_actdiff_shifted_vs_kept_val_sd"),
+        # GradMask ranks well but its probabilities sit on one side of 0.5: a threshold chosen on val_kept recovers it
+        ("gradmask_kept_accuracy_val_threshold_mean", "gradmask_kept_accuracy_mean"),
         ("decoy_digits_test_accuracy_rrr_mean", "decoy_digits_test_accuracy_baseline_mean"),  # RRR beats the decoy
         # saliency share tracks shifted AUROC across all models more than within the gradient penalties
         ("spearman_saliency_in_roi_vs_reversed_auroc", "spearman_saliency_in_roi_vs_reversed_auroc_gradient_penalties"),
