@@ -7,7 +7,8 @@
     :mod:`~course_lib.translation.models`           ResNet generator, PatchGAN discriminator, history pool
     :mod:`~course_lib.translation.cyclegan`         one CycleGAN step, CycleGAN training, the paired L1 control
     :mod:`~course_lib.translation.classifier`       the referee: a tumour classifier trained on real T1 slices
-    :mod:`~course_lib.translation.bias`             erased / hallucinated shares, intensity error in the tumour
+    :mod:`~course_lib.translation.bias`             erased / hallucinated shares (by a referee or against the
+                                                    true T1 and mask), intensity error in the tumour
     :mod:`~course_lib.translation.experiment`       the bias sweep over the target domain's tumour share
 
 The lecture in four lines::
@@ -15,12 +16,23 @@ The lecture in four lines::
     loss_d = lsgan_discriminator_loss(d_t(real_t), d_t(fake_t.detach()))    # reals -> 1, fakes -> 0
     loss_g = lsgan_generator_loss(d_t(g(real_f)))                           # fool the discriminator
     loss_g += 10 * cycle_consistency_loss(h(g(real_f)), real_f)             # there and back again
-    rates = bias_rates(referee(g(flair)) > threshold, has_tumour)           # what happened to the tumours?
+    rates = bias_rates(truth_calls(g(flair), t1, mask, thresholds), has_tumour)  # what happened to the tumours?
 
 :mod:`~course_lib.translation.experiment` and :mod:`~course_lib.translation.real_data` are imported on demand.
 """
 
-from course_lib.translation.bias import BiasRates, bias_rates, tumour_intensity_error
+from course_lib.translation.bias import (
+    BiasRates,
+    TruthThresholds,
+    bias_rates,
+    contrast_recovered,
+    dark_spot_area,
+    fit_truth_thresholds,
+    paint_in,
+    paint_out,
+    truth_calls,
+    tumour_intensity_error,
+)
 from course_lib.translation.classifier import (
     ClassifierResult,
     TumourClassifier,
@@ -58,5 +70,6 @@ __all__ = [
     "TranslatorConfig", "cyclegan_step", "train_cyclegan", "train_paired", "translate",
     # the referee and the measures
     "TumourClassifier", "ClassifierResult", "train_tumour_classifier", "tumour_scores", "youden_threshold",
-    "BiasRates", "bias_rates", "tumour_intensity_error",
+    "BiasRates", "bias_rates", "tumour_intensity_error", "TruthThresholds", "fit_truth_thresholds", "truth_calls",
+    "contrast_recovered", "dark_spot_area", "paint_out", "paint_in",
 ]

@@ -69,21 +69,21 @@ def translation_grid(examples: dict, fractions, method: str = "cyclegan", *, siz
     return show_contrasts(rows, examples["mask"], size=size, titles=titles)
 
 
-def plot_bias_curves(summary: pd.DataFrame, *, ax=None):
-    """Erased and hallucinated shares (mean +- sd over seeds) against the target domain's tumour share, with the
-    paired translator and the referee on real T1 as horizontal references."""
+def plot_bias_curves(summary: pd.DataFrame, *, measures=("erased", "hallucinated"), ax=None):
+    """Shares (mean +- sd over seeds) against the target domain's tumour share: CycleGAN (solid) and the paired
+    control (dashed) at each share, the real T1 of the test slices (dotted) as the floor."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 4))
-    cyc = summary[summary.method == "cyclegan"].sort_values("fraction")
-    for measure, colour in (("erased", "tab:blue"), ("hallucinated", "tab:red")):
-        ax.errorbar(100 * cyc.fraction, cyc[f"{measure}_mean"], yerr=cyc[f"{measure}_sd"], color=colour,
-                    marker="o", capsize=3, label=f"CycleGAN: {measure}")
-        for method, style in (("paired", "--"), ("real_t1", ":")):
-            row = summary[summary.method == method]
-            if len(row):
-                label = {"paired": "paired L1 translator", "real_t1": "real T1 (referee's own error)"}[method]
-                ax.axhline(row[f"{measure}_mean"].iloc[0], color=colour, ls=style, lw=1,
-                           label=f"{label}: {measure}")
+    colours = ("tab:blue", "tab:red", "tab:green", "tab:purple")
+    for measure, colour in zip(measures, colours, strict=False):
+        for method, style, label in (("cyclegan", "-", "CycleGAN"), ("paired", "--", "paired L1")):
+            rows = summary[summary.method == method].sort_values("fraction")
+            if len(rows):
+                ax.errorbar(100 * rows.fraction, rows[f"{measure}_mean"], yerr=rows[f"{measure}_sd"], color=colour,
+                            ls=style, marker="o", capsize=3, label=f"{label}: {measure}")
+        real = summary[summary.method == "real_t1"]
+        if len(real):
+            ax.axhline(real[f"{measure}_mean"].iloc[0], color=colour, ls=":", lw=1, label=f"real T1: {measure}")
     ax.set_xlabel("tumour slices in the T1 training set (%)")
     ax.set_ylabel("share of test slices")
     ax.set_ylim(-0.02, 1.02)

@@ -16,7 +16,7 @@ from course_lib.translation.synthetic_brain import brain_slices
 matplotlib.use("Agg")
 
 TINY = BiasSweepSettings(fractions=(0.0, 1.0), seeds=(0, 1), image_size=16, n_source=8, n_target=8,
-                         n_classifier_train=16, n_classifier_val=8, n_test=8, classifier_epochs=1,
+                         n_classifier_train=16, n_classifier_val=8, n_test=8, n_val=8, classifier_epochs=1,
                          translator=TranslatorConfig(width=2, n_blocks=0, d_width=2, steps=2, batch_size=2),
                          n_examples=4)
 
@@ -34,24 +34,36 @@ def tiny_sweep():
 def test_one_row_per_translator_plus_the_referee_on_real_t1(tiny_sweep):
     runs = tiny_sweep.runs
     assert list(runs.method).count("real_t1") == 1
-    assert len(runs[runs.method == "cyclegan"]) == 4 and len(runs[runs.method == "paired"]) == 2  # 2 x 2, 2 seeds
-    cyc = runs[runs.method != "real_t1"]
-    assert cyc[["erased", "hallucinated"]].apply(lambda v: v.between(0, 1)).all().all()
+    # both methods at every fraction: 2 fractions x 2 seeds each
+    assert len(runs[runs.method == "cyclegan"]) == 4 and len(runs[runs.method == "paired"]) == 4
+    assert set(runs[runs.method == "paired"].fraction) == {0.0, 1.0}, "the paired control at every target share"
+    shares = ["erased", "hallucinated", "referee_erased", "referee_hallucinated"]
+    assert runs[runs.method != "real_t1"][shares].apply(lambda v: v.between(0, 1)).all().all()
     real = runs[runs.method == "real_t1"].iloc[0]
     assert real.tumour_error == 0 and real.image_error == 0, "the real T1 is its own truth"
+    assert real.erased == 0 and real.hallucinated == 0 and real.recovered == 1, "the truth measure's control"
+
+
+def test_truth_thresholds_come_from_the_validation_subjects():
+    from course_lib.translation.experiment import _synthetic_pools
+
+    pools = _synthetic_pools(TINY)
+    assert len(pools["val"]) == TINY.n_val
+    seeds = {p.flair[0].tobytes() for p in pools.values()}
+    assert len(seeds) == len(pools), "validation, test and training pools are different subjects"
 
 
 def test_examples_hold_every_translator_of_the_first_seed(tiny_sweep):
     ex = tiny_sweep.examples
     assert ex["flair"].shape == ex["t1"].shape == ex["mask"].shape == (4, 16, 16)
     assert ex["tumour"].sum() == 2, "half tumour, half healthy examples"
-    assert set(ex["translations"]) == {("paired", 0.5), ("cyclegan", 0.0), ("cyclegan", 1.0)}
+    assert set(ex["translations"]) == {("paired", 0.0), ("paired", 1.0), ("cyclegan", 0.0), ("cyclegan", 1.0)}
 
 
 def test_summary_and_figures(tiny_sweep):
     table = summarise(tiny_sweep.runs)
     assert set(table.method) == {"real_t1", "paired", "cyclegan"}
-    assert (table[table.method == "cyclegan"].n_seeds == 2).all()
+    assert (table[table.method != "real_t1"].n_seeds == 2).all()
     assert plot_bias_curves(table) is not None
     fig = translation_grid(tiny_sweep.examples, TINY.fractions)
     assert len(fig.axes) == 4 * 4  # rows: FLAIR, 0 %, 100 %, T1; 4 examples
