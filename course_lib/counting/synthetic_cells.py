@@ -30,6 +30,10 @@ Three presets carry the chapter's lesson that a classic pipeline tuned on easy i
   different exposure, many dim cells and some out of focus. A person still counts them easily. With the same
   seed, ``SHIFTED`` shows exactly the cells of ``EASY`` (same dots and labels), only imaged differently.
 
+A fourth, ``OTHER_LAMP`` (another lamp, milder fall-off, no dim or defocused cells), is for validation only: what
+must survive a change of microscope, such as the range of a lighting augmentation, is chosen on it, so that
+``SHIFTED`` stays a test of a lamp no choice has seen.
+
 Everything comes from one ``numpy.random.Generator``: the same seed gives the same image.
 
 References
@@ -49,7 +53,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["CellConfig", "CellImage", "make_cell_image", "cell_dataset", "EASY", "CLUSTERED", "SHIFTED"]
+__all__ = ["CellConfig", "CellImage", "make_cell_image", "cell_dataset", "EASY", "CLUSTERED", "SHIFTED",
+           "OTHER_LAMP"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,9 @@ class CellConfig:
 EASY = CellConfig(clustering=0.15)  # a few cells just touch: the watershed has work to do, and manages it
 CLUSTERED = replace(EASY, clustering=0.7)
 SHIFTED = replace(EASY, brightness=(0.2, 1.0), background=(0.1, 0.2), gain=(0.6, 1.4), gradient=0.6, defocus=0.25)
+# a third microscope, for validation only: another lamp (brighter background, a milder fall-off), in focus, the same
+# cells; choices that must work under a new lamp (the lighting augmentation) are made on it, never on SHIFTED
+OTHER_LAMP = replace(EASY, background=(0.05, 0.12), gain=(0.7, 1.3), gradient=0.3)
 
 
 class CellImage(NamedTuple):

@@ -39,16 +39,15 @@ class Lighting:
     """Random lighting augmentation: ``image' = gain * ramp(x) * image + offset``, drawn per training sample.
 
     Microscopes differ in lamp power, exposure, stain strength and how evenly the field is lit; a counting
-    net should not depend on them. How the ranges were chosen, said plainly: they were set *after* reading the
-    ``SHIFTED`` preset of :mod:`course_lib.counting.synthetic_cells`, and the ramp (``gradient = 0.6``) is that
-    preset's own illumination fall-off. A net trained with them is therefore not tested on an unseen *lamp* by
-    ``SHIFTED``, only on unseen dim and out-of-focus cells (which are not imitated). With ``normalize_input`` the
-    net undoes gain and offset itself; the ramp is what remains.
+    net should not depend on them. With ``normalize_input`` the net undoes gain and offset itself; the ramp is what
+    remains. Whether an augmentation helps is a question for validation data from another microscope, never for
+    the test preset: ch03b's experiment chose its strength on ``OTHER_LAMP``
+    (``benchmarks/lighting_on_validation.py``), where none of three strengths beat training without it.
     """
 
     gain: tuple[float, float] = (0.5, 2.0)  # exposure x stain strength, drawn log-uniformly
     offset: tuple[float, float] = (-0.05, 0.15)  # background level added (unbound dye, camera offset)
-    gradient: float = 0.6  # illumination ramp: x(1 - g) at one edge to x(1 + g) at the other (SHIFTED's own ramp)
+    gradient: float = 0.6  # illumination ramp: x(1 - g) at one edge to x(1 + g) at the other
 
     def __call__(self, image: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """(C, H, W) -> (C, H, W), one random draw of gain, offset, ramp direction and strength."""
