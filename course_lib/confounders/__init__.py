@@ -11,6 +11,7 @@ Saliency:
 Mitigations, one idea each:
     :mod:`~course_lib.confounders.range_normalisation`  divide each image by its maximum
     :mod:`~course_lib.confounders.subspace_alignment`   align the sites' PCA subspaces (Fernando et al.)
+    :mod:`~course_lib.confounders.site_centring`        subtract each site's mean image: subspace alignment's control
     :mod:`~course_lib.confounders.gradient_reversal`    a site head behind a gradient reversal layer (Ganin & Lempitsky)
     :mod:`~course_lib.confounders.rrr`                  Right for the Right Reasons (Ross et al.)
     :mod:`~course_lib.confounders.gradmask`             GradMask (Simpson et al.)

@@ -12,14 +12,21 @@ the lung fields of a centred frontal film and leaves out the corners and borders
 collimation edges of a site usually are. It is an approximation of "the lungs", stated as such.
 
 The tables come from :mod:`course_lib.chest_xray.labels` (``read_nih``, ``read_chexpert``, ...), whose tidy frames
-have a ``path`` column, a ``view`` column and one column per finding (1, 0 or NaN). Nothing is downloaded here;
-``data_scripts/`` prepares the datasets.
+have a ``path``, a ``patient_id`` and a ``view`` column and one column per finding (1, 0 or NaN). Nothing is
+downloaded here; ``data_scripts/`` prepares the datasets.
+
+Mixes are kept apart **by patient**, never by image: a patient with several films (follow-ups, both views) whose
+films land in training and in test lets a model recognise the patient instead of the finding. ``exclude`` takes
+patient ids, and a patient id is compared as a string across both tables: the same id in both sources counts as
+one patient, which can only exclude too much, never leak.
 
 Example
 -------
 >>> import pandas as pd
->>> site0 = pd.DataFrame({"path": [f"a{i}.png" for i in range(10)], "view": "PA", "Effusion": [0, 1] * 5})
->>> site1 = pd.DataFrame({"path": [f"b{i}.png" for i in range(10)], "view": "PA", "Effusion": [1, 0] * 5})
+>>> site0 = pd.DataFrame({"path": [f"a{i}.png" for i in range(10)], "patient_id": [f"a{i}" for i in range(10)],
+...                       "view": "PA", "Effusion": [0, 1] * 5})
+>>> site1 = pd.DataFrame({"path": [f"b{i}.png" for i in range(10)], "patient_id": [f"b{i}" for i in range(10)],
+...                       "view": "PA", "Effusion": [1, 0] * 5})
 >>> mix = confounded_table(site0, site1, "Effusion", n=8, confound=0.75, seed=0)
 >>> float((mix.site == mix.label).mean()), int(mix.label.sum())
 (0.75, 4)
@@ -41,6 +48,9 @@ __all__ = ["confounded_table", "shifted_tables", "central_roi", "mix_images"]
 def _pool(frame: pd.DataFrame, label: str, value: int, views) -> pd.DataFrame:
     if label not in frame.columns:
         raise ValueError(f"`label` {label!r} is not a column of the table (columns: {list(frame.columns)[:12]}...)")
+    if "patient_id" not in frame.columns:
+        raise ValueError("the tables need a `patient_id` column: mixes are kept apart by patient (columns: "
+                         f"{list(frame.columns)[:12]}...)")
     rows = frame[label] == value
     if views is not None and "view" in frame.columns:
         rows &= frame["view"].isin(views)
@@ -64,12 +74,13 @@ def confounded_table(site0: pd.DataFrame, site1: pd.DataFrame, label: str, n: in
     views : tuple of str or None
         Keep these views (frontal by default); None keeps all.
     exclude : iterable of str, optional
-        Paths not to draw (e.g. the training images, when drawing a test mix).
+        Patient ids none of whose images may be drawn (e.g. the test patients, when drawing a training mix).
 
     Returns
     -------
     DataFrame
-        Columns ``path``, ``site`` (0 or 1), ``label`` (0 or 1), shuffled.
+        Columns ``path``, ``patient_id`` (str), ``site`` (0 or 1), ``label`` (0 or 1), shuffled. One mix may hold
+        several images of a patient.
 
     Raises
     ------
@@ -83,30 +94,33 @@ def confounded_table(site0: pd.DataFrame, site1: pd.DataFrame, label: str, n: in
     rng = np.random.default_rng(seed)
     half = n // 2
     agree = int(round(confound * half))  # positives from site 1 = negatives from site 0
-    excluded = set(() if exclude is None else exclude)
+    excluded = {str(p) for p in (() if exclude is None else exclude)}
     parts = []
     for value, counts in ((1, {1: agree, 0: half - agree}), (0, {0: agree, 1: half - agree})):
         for site, frame in ((0, site0), (1, site1)):
             pool = _pool(frame, label, value, views)
-            pool = pool[~pool["path"].isin(excluded)]
+            pool = pool[~pool["patient_id"].astype(str).isin(excluded)]
             need = counts[site]
             if len(pool) < need:
                 raise ValueError(f"site {site} has {len(pool)} images with {label} = {value}, the mix needs {need}")
             chosen = pool.iloc[rng.choice(len(pool), size=need, replace=False)]
-            parts.append(pd.DataFrame({"path": chosen["path"].to_numpy(), "site": site, "label": value}))
+            parts.append(pd.DataFrame({"path": chosen["path"].to_numpy(),
+                                       "patient_id": chosen["patient_id"].astype(str).to_numpy(), "site": site,
+                                       "label": value}))
     table = pd.concat(parts, ignore_index=True)
     return table.iloc[rng.permutation(len(table))].reset_index(drop=True)
 
 
 def shifted_tables(site0: pd.DataFrame, site1: pd.DataFrame, label: str, n: int, train_confound: float, seed: int,
                    *, exclude=None) -> dict[str, pd.DataFrame]:
-    """Test mixes with the correlation kept, removed (0.5) and reversed, disjoint from each other and ``exclude``."""
-    used = set(() if exclude is None else exclude)
+    """Test mixes with the correlation kept, removed (0.5) and reversed; no patient in two of them or in ``exclude``
+    (patient ids)."""
+    used = {str(p) for p in (() if exclude is None else exclude)}
     out = {}
     for k, (name, confound) in enumerate((("kept", train_confound), ("removed", 0.5),
                                           ("reversed", 1.0 - train_confound))):
         out[name] = confounded_table(site0, site1, label, n, confound, seed + k, exclude=used)
-        used |= set(out[name]["path"])
+        used |= set(out[name]["patient_id"])
     return out
 
 

@@ -8,6 +8,7 @@ method         what changes                                                     
 ============== ======================================================================= =====================
 ``baseline``   nothing: cross-entropy                                                  —
 ``range_norm`` every image divided by its maximum, inside the model                    —
+``centred``    each site's mean training image subtracted, then the same CNN           —
 ``subspace``   per-site PCA coordinates aligned to site 0 (Fernando et al.) + an MLP   subspace dimension
 ``grl``        a site head behind a gradient reversal layer, ramped lambda             lambda_max
 ``rrr``        + lambda ‖(1-roi) ∂/∂x Σ_k log p_k‖²                                    lambda
@@ -15,9 +16,14 @@ method         what changes                                                     
 ``actdiff``    + lambda ‖features(x) - features(x with the outside replaced)‖²         lambda
 ============== ======================================================================= =====================
 
-Every method uses the same network, data, epochs, batch size and optimiser (:class:`TrainSettings`), and the same
-seed draws the same initial weights and batch order. :func:`evaluate` returns accuracy, AUROC and the mean share of
-input-gradient saliency inside the ROI on any test set.
+Every method but ``subspace`` uses the same network (:class:`~course_lib.confounders.models.SmallCNN`); ``subspace``
+classifies ``d`` PCA coordinates with a small MLP, and ``centred`` is its control with the CNN (per-site centring
+only). All use the same data, epochs, batch size and optimiser (:class:`TrainSettings`), and the same seed draws the
+same batch order. What each method knows of the site is in :data:`SITE_LABEL_USE`: ``centred`` and ``subspace``
+need the site label of every *test* image; ``grl`` uses it in training only; the others never see it.
+
+:func:`evaluate` returns accuracy (at 0.5, and at a threshold chosen on validation data), AUROC and the mean share
+of input-gradient saliency inside the ROI on any test set.
 """
 
 from __future__ import annotations
@@ -38,15 +44,20 @@ from course_lib.confounders.models import SmallCNN
 from course_lib.confounders.range_normalisation import range_normalise
 from course_lib.confounders.rrr import rrr_loss
 from course_lib.confounders.saliency import input_gradient, saliency_in_roi
+from course_lib.confounders.site_centring import SiteCentred, site_means
 from course_lib.confounders.subspace_alignment import SubspaceAlignment
 from course_lib.confounders.synthetic_sites import SiteData
 from course_lib.metrics import auroc
 from course_lib.training import fit
 
-__all__ = ["METHODS", "TrainSettings", "train_method", "predict_proba", "evaluate", "RangeNormalised",
-           "SiteAligned"]
+__all__ = ["METHODS", "SITE_LABEL_USE", "TrainSettings", "train_method", "predict_proba", "accuracy_threshold",
+           "evaluate", "RangeNormalised", "SiteAligned"]
 
-METHODS = ("baseline", "range_norm", "subspace", "grl", "rrr", "gradmask", "actdiff")
+METHODS = ("baseline", "range_norm", "centred", "subspace", "grl", "rrr", "gradmask", "actdiff")
+NO_HYPER = ("baseline", "range_norm", "centred")
+# Which methods read the site label, and when: a method that needs it at test time has information the others lack.
+SITE_LABEL_USE = {"baseline": "never", "range_norm": "never", "centred": "train + test", "subspace": "train + test",
+                  "grl": "training only", "rrr": "never", "gradmask": "never", "actdiff": "never"}
 
 
 @dataclass(frozen=True)
@@ -109,8 +120,8 @@ def train_method(method: str, data: SiteData, *, hyper: float | None = None, see
     data : SiteData
         Training images with labels, sites and ROI masks.
     hyper : float, optional
-        The method's hyper-parameter (lambda, or the subspace dimension); required for all but ``baseline`` and
-        ``range_norm``, which take none.
+        The method's hyper-parameter (lambda, or the subspace dimension); required for all but ``baseline``,
+        ``range_norm`` and ``centred``, which take none.
     seed : int
         Seeds the weights and the batch order.
     settings : TrainSettings
@@ -122,8 +133,8 @@ def train_method(method: str, data: SiteData, *, hyper: float | None = None, see
     """
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
-    if (hyper is None) != (method in ("baseline", "range_norm")):
-        raise ValueError(f"`hyper` must be {'None' if method in ('baseline', 'range_norm') else 'a number'} for "
+    if (hyper is None) != (method in NO_HYPER):
+        raise ValueError(f"`hyper` must be {'None' if method in NO_HYPER else 'a number'} for "
                          f"method {method!r}, got {hyper!r}")
     generator = config.seed_everything(seed)
     x, y, site, roi = _tensors(data)
@@ -131,11 +142,14 @@ def train_method(method: str, data: SiteData, *, hyper: float | None = None, see
                         generator=generator)
     common = dict(epochs=settings.epochs, lr=settings.lr, monitor=None, progress=False, device="cpu", seed=seed)
 
-    if method == "subspace":
-        alignment = SubspaceAlignment(int(hyper)).fit(data.images[data.sites == 1], data.images[data.sites == 0])
-        model = SiteAligned(alignment, settings.mlp_hidden)
+    if method in ("centred", "subspace"):
+        if method == "centred":  # the CNN is built after the seed, exactly as the baseline's: same initial weights
+            model = SiteCentred(SmallCNN(width=settings.width), site_means(data.images, data.sites))
+        else:
+            alignment = SubspaceAlignment(int(hyper)).fit(data.images[data.sites == 1], data.images[data.sites == 0])
+            model = SiteAligned(alignment, settings.mlp_hidden)
 
-        def compute_loss(m, batch):  # each site through its own projection
+        def compute_loss(m, batch):  # each site through its own mean / projection
             xb, yb, sb, _ = batch
             logits = torch.empty(len(yb), 2)
             for s in (0, 1):
@@ -169,8 +183,9 @@ def train_method(method: str, data: SiteData, *, hyper: float | None = None, see
 
 
 def _per_site(model: nn.Module, x: torch.Tensor, sites: torch.Tensor, fn):
-    """Apply ``fn(model_for_site, rows)`` per site for a SiteAligned model, else once; reassemble in order."""
-    if not isinstance(model, SiteAligned):
+    """Apply ``fn(model_for_site, rows)`` per site for a model that needs the site (``use_site``), else once;
+    reassemble in order."""
+    if not isinstance(model, (SiteAligned, SiteCentred)):
         return fn(model, torch.ones(len(x), dtype=torch.bool))
     parts = {}
     for s in (0, 1):
@@ -192,17 +207,51 @@ def predict_proba(model: nn.Module, data: SiteData) -> np.ndarray:
     return torch.softmax(logits, dim=1)[:, 1].numpy()
 
 
-def evaluate(model: nn.Module, data: SiteData, *, saliency_images: int = 200) -> dict[str, float]:
+def accuracy_threshold(labels: np.ndarray, proba: np.ndarray) -> float:
+    """The threshold on P(label = 1) with the highest accuracy on ``labels``: chosen on validation, used on test.
+
+    A model can rank the images well (high AUROC) while its probabilities sit on the wrong side of 0.5: accuracy at
+    0.5 then measures calibration, not discrimination. This threshold is the midpoint between two neighbouring
+    sorted probabilities (ties: the one nearest 0.5), so it never depends on the test set.
+
+    Parameters
+    ----------
+    labels : (N,) int array of 0 / 1
+    proba : (N,) float array
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or ``labels`` is empty.
+    """
+    labels, proba = np.asarray(labels), np.asarray(proba, dtype=np.float64)
+    if labels.shape != proba.shape or labels.ndim != 1 or len(labels) == 0:
+        raise ValueError(f"`labels` (shape {labels.shape}) and `proba` (shape {proba.shape}) must be the same (N,), "
+                         "N >= 1")
+    values = np.unique(proba)  # sorted
+    cuts = np.concatenate([[values[0] - 1e-6], (values[:-1] + values[1:]) / 2, [values[-1] + 1e-6]])
+    accuracy = np.array([np.mean((proba > c) == labels) for c in cuts])  # predict 1 above the cut
+    best = np.flatnonzero(accuracy == accuracy.max())
+    return float(cuts[best[np.argmin(np.abs(cuts[best] - 0.5))]])
+
+
+def evaluate(model: nn.Module, data: SiteData, *, saliency_images: int = 200,
+             threshold: float | None = None) -> dict[str, float]:
     """Accuracy, AUROC and the mean share of input-gradient saliency in the ROI on ``data``.
 
-    Saliency is ``|d z_y / d x|`` for the true class ``y`` (:func:`~course_lib.confounders.saliency.input_gradient`)
-    on the first ``saliency_images`` images.
+    ``accuracy`` thresholds P(label = 1) at 0.5; with ``threshold`` (from :func:`accuracy_threshold` on a
+    validation set) ``accuracy_val_threshold`` is added, thresholded there instead. Saliency is ``|d z_y / d x|``
+    for the true class ``y`` (:func:`~course_lib.confounders.saliency.input_gradient`) on the first
+    ``saliency_images`` images.
     """
     proba = predict_proba(model, data)
     x, y, sites, roi = _tensors(data)
     k = min(saliency_images, len(y))
     maps = _per_site(model, x[:k], sites[:k], lambda m, rows: input_gradient(m, x[:k][rows], y[:k][rows]))
     share = saliency_in_roi(maps, roi[:k])
-    return {"accuracy": float(np.mean((proba > 0.5) == data.labels)),
-            "auroc": float(auroc(data.labels, proba)),
-            "saliency_in_roi": float(torch.nanmean(share))}
+    out = {"accuracy": float(np.mean((proba > 0.5) == data.labels)),
+           "auroc": float(auroc(data.labels, proba)),
+           "saliency_in_roi": float(torch.nanmean(share))}
+    if threshold is not None:
+        out["accuracy_val_threshold"] = float(np.mean((proba > threshold) == data.labels))
+    return out

@@ -12,8 +12,8 @@ from scipy import stats
 
 __all__ = ["show_sites", "show_saliency", "draw_confound_frame", "plot_saliency_vs_accuracy", "format_table"]
 
-METHOD_COLORS = {"baseline": "tab:gray", "range_norm": "tab:olive", "subspace": "tab:cyan", "grl": "tab:purple",
-                 "rrr": "tab:blue", "gradmask": "tab:orange", "actdiff": "tab:green"}
+METHOD_COLORS = {"baseline": "tab:gray", "range_norm": "tab:olive", "centred": "tab:brown", "subspace": "tab:cyan",
+                 "grl": "tab:purple", "rrr": "tab:blue", "gradmask": "tab:orange", "actdiff": "tab:green"}
 
 
 def show_sites(data, n_per_cell: int = 3):
@@ -99,11 +99,31 @@ def plot_saliency_vs_accuracy(table: pd.DataFrame, split: str = "reversed", metr
     return ax, float(rho), float(p)
 
 
-def format_table(summary: pd.DataFrame, metrics=("accuracy", "auroc", "saliency_in_roi")) -> pd.DataFrame:
+def _candidates(grid, chosen) -> str:
+    """``100 · [1000] · 10000``: the grid with the chosen value bracketed, and ``(edge)`` when it is first or last."""
+    if grid is None or len(grid) == 0 or pd.isna(chosen):
+        return "—"
+    marked = [f"[{h:g}]" if h == chosen else f"{h:g}" for h in grid]
+    edge = len(grid) > 1 and chosen in (grid[0], grid[-1])
+    return " · ".join(marked) + (" (edge)" if edge else "")
+
+
+def format_table(summary: pd.DataFrame, metrics=("accuracy", "auroc", "saliency_in_roi"), grids=None) -> pd.DataFrame:
     """``mean ± sd`` strings of :func:`~course_lib.confounders.experiment.summarise`'s table, one column per
-    (test split, metric)."""
+    (test split, metric).
+
+    ``grids`` (``SweepSettings.grids``), if given, adds the candidates of each method with the chosen one in
+    brackets, marked ``(edge)`` when it is the first or last. The ``site label`` column says whether a method reads
+    the site label at test time, in training only, or never.
+    """
     out = pd.DataFrame(index=summary.index)
     out["hyper"] = summary[("hyper", "", "")].map(lambda h: "—" if pd.isna(h) else f"{h:g}")
+    if grids is not None:
+        grids = dict(grids)
+        out["candidates"] = [_candidates(grids.get(m), h) for m, h in zip(summary.index, summary[("hyper", "", "")],
+                                                                        strict=True)]
+    if ("site label", "", "") in summary.columns:
+        out["site label"] = summary[("site label", "", "")]
     for split in ("kept", "removed", "reversed"):
         for metric in metrics:
             mean, sd = summary[(split, metric, "mean")], summary[(split, metric, "sd")]

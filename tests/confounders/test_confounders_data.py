@@ -121,10 +121,18 @@ def test_decoy_ill_inputs():
 def _sites(n=40):
     import pandas as pd
 
-    site0 = pd.DataFrame({"path": [f"nih/{i}.png" for i in range(n)], "view": ["PA", "AP"] * (n // 2),
-                          "Effusion": [0.0, 1.0, float("nan"), 0.0] * (n // 4)})
-    site1 = pd.DataFrame({"path": [f"chexpert/{i}.jpg" for i in range(n)], "view": "AP",
-                          "Effusion": [1.0, 0.0] * (n // 2)})
+    site0 = pd.DataFrame({"path": [f"nih/{i}.png" for i in range(n)], "patient_id": [f"n{i}" for i in range(n)],
+                          "view": ["PA", "AP"] * (n // 2), "Effusion": [0.0, 1.0, float("nan"), 0.0] * (n // 4)})
+    site1 = pd.DataFrame({"path": [f"chexpert/{i}.jpg" for i in range(n)], "patient_id": [f"c{i}" for i in range(n)],
+                          "view": "AP", "Effusion": [1.0, 0.0] * (n // 2)})
+    return site0, site1
+
+
+def _sites_with_repeat_patients(n=40):
+    """Every patient has two films per source (pairs of rows), and patients p0 .. p9 are in both sources."""
+    site0, site1 = _sites(n)
+    site0["patient_id"] = [f"p{i // 2}" for i in range(n)]  # (n,) -> n / 2 patients, two films each
+    site1["patient_id"] = [f"p{i // 2}" if i < 20 else f"q{i // 2}" for i in range(n)]  # p0 .. p9 in both
     return site0, site1
 
 
@@ -145,11 +153,39 @@ def test_shifted_tables_are_disjoint_and_shifted():
 
     site0, site1 = _sites(80)
     train = confounded_table(site0, site1, "Effusion", n=12, confound=0.8, seed=1)  # 5 of 6 agree per class
-    tests = shifted_tables(site0, site1, "Effusion", n=20, train_confound=0.8, seed=2, exclude=train.path)
+    tests = shifted_tables(site0, site1, "Effusion", n=20, train_confound=0.8, seed=2, exclude=train.patient_id)
     rates = {k: (t.site == t.label).mean() for k, t in tests.items()}
     assert rates == {"kept": 0.8, "removed": 0.5, "reversed": 0.2}  # 8, 5 and 2 of the 10 per class agree
     paths = [set(train.path)] + [set(t.path) for t in tests.values()]
     assert sum(len(p) for p in paths) == len(set().union(*paths)), "train and test mixes must not share images"
+
+
+def test_no_patient_is_in_both_training_and_test_mixes():
+    from course_lib.confounders.cxr_mix import confounded_table, shifted_tables
+
+    site0, site1 = _sites_with_repeat_patients(80)  # 40 + 40 films; p0 .. p9 have films in both sources
+    tests = shifted_tables(site0, site1, "Effusion", n=8, train_confound=0.75, seed=0)
+    test_patients = set().union(*(set(t.patient_id) for t in tests.values()))
+    train = confounded_table(site0, site1, "Effusion", n=8, confound=0.75, seed=1, exclude=test_patients)
+    assert not set(train.patient_id) & test_patients, "a test patient's other film was drawn for training"
+    per_mix = [set(t.patient_id) for t in tests.values()]
+    assert sum(len(p) for p in per_mix) == len(test_patients), "two test mixes share a patient"
+    # an image-level exclusion would have let p0's second film, or its film in the other source, through:
+    films_of = {p: set(site0.path[site0.patient_id == p]) | set(site1.path[site1.patient_id == p]) for p in
+                test_patients}
+    assert all(len(films) >= 2 for films in films_of.values()), "the fixture gives every patient several films"
+    assert all(not films & set(train.path) for films in films_of.values())
+
+
+def test_the_same_patient_id_in_both_sources_is_one_patient():
+    from course_lib.confounders.cxr_mix import confounded_table
+
+    site0, site1 = _sites_with_repeat_patients(80)
+    both = {f"p{i}" for i in range(10)}  # these ids have films in site 0 and site 1
+    mix = confounded_table(site0, site1, "Effusion", n=8, confound=0.5, seed=0, exclude=both)
+    assert not set(mix.patient_id) & both, "excluding a patient must exclude its films in both sources"
+    with pytest.raises(ValueError, match="need a `patient_id` column"):
+        confounded_table(site0.drop(columns="patient_id"), site1, "Effusion", n=4, confound=0.5, seed=0)
 
 
 def test_cxr_mix_ill_inputs_and_roi():

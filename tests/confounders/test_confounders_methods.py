@@ -253,3 +253,43 @@ def test_actdiff_penalty_is_the_feature_distance():
     assert penalty.item() == pytest.approx(expected.item(), rel=1e-6)
     assert ce.item() == pytest.approx(F.cross_entropy(model(x), y).item(), rel=1e-6)
     assert actdiff_loss(model, x, y, torch.ones_like(roi), 1.0)[2].item() == 0.0, "nothing replaced, no distance"
+
+
+# ---- per-site centring ---------------------------------------------------------------------------------------
+
+
+def test_site_means_by_hand():
+    from course_lib.confounders.site_centring import site_means
+
+    images = np.array([1.0, 3.0, 10.0, 20.0, 30.0]).reshape(5, 1, 1, 1) * np.ones((5, 1, 2, 2))  # (N, C, H, W)
+    means = site_means(images, np.array([0, 0, 1, 1, 1]))
+    assert means.shape == (2, 1, 2, 2) and means.dtype == np.float32
+    assert np.allclose(means[0], 2.0) and np.allclose(means[1], 20.0)  # (1 + 3) / 2, (10 + 20 + 30) / 3
+
+
+def test_site_centring_removes_a_constant_site_offset():
+    from course_lib.confounders.site_centring import SiteCentred, site_means
+
+    rng = np.random.default_rng(0)
+    anatomy = rng.random((6, 1, 8, 8)).astype(np.float32)  # (N, C, H, W), the same images at both sites
+    marker = np.zeros((1, 8, 8), dtype=np.float32)
+    marker[0, :2, :2] = 3.0  # site 1's marker and background offset, identical in every site-1 image
+    images = np.concatenate([anatomy, anatomy + marker + 0.5])
+    model = SiteCentred(SmallCNN(width=2), site_means(images, np.repeat([0, 1], 6)))
+    with torch.no_grad():
+        site0 = model.use_site(0)(torch.from_numpy(images[:6]))
+        site1 = model.use_site(1)(torch.from_numpy(images[6:]))
+    assert torch.allclose(site0, site1, atol=1e-5), "after centring, a site-1 copy must look like its site-0 image"
+
+
+def test_site_centring_ill_inputs():
+    from course_lib.confounders.site_centring import SiteCentred, site_means
+
+    with pytest.raises(ValueError, match=r"no image of site\(s\) \[1\]"):
+        site_means(np.zeros((3, 1, 2, 2)), np.zeros(3, dtype=int))
+    with pytest.raises(ValueError, match=r"`sites` \(shape \(2,\)\) must have shape \(N,\) = \(3,\)"):
+        site_means(np.zeros((3, 1, 2, 2)), np.zeros(2, dtype=int))
+    with pytest.raises(ValueError, match=r"`means` must be \(n_sites, C, H, W\)"):
+        SiteCentred(SmallCNN(width=2), np.zeros((2, 4, 4)))
+    with pytest.raises(ValueError, match=r"`site` must lie in \[0, 1\]"):
+        SiteCentred(SmallCNN(width=2), np.zeros((2, 1, 4, 4))).use_site(2)

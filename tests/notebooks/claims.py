@@ -156,8 +156,11 @@ CLAIMS = {
         Within("reversed_auroc_gain_gradmask_vs_baseline", 0.1),
         # a small shifted validation set picks a better ActDiff lambda than the honest val_kept
         ("reversed_auroc_gain_actdiff_shifted_vs_kept_val_mean", "reversed_auroc_gain_actdiff_shifted_vs_kept_val_sd"),
-        # GradMask ranks well but its probabilities sit on one side of 0.5: a threshold chosen on val_kept recovers it
-        ("gradmask_kept_accuracy_val_threshold_mean", "gradmask_kept_accuracy_mean"),
+        # GradMask ranks well but its probabilities sit on one side of 0.5: a threshold chosen on val_kept recovers the
+        # accuracy (at lambda = 1000, where the accuracy at 0.5 drops towards 0.5; table 1 picks 100 or 1000 by the
+        # processor's rounding, so the claim is made at a fixed lambda of the grid)
+        ("gradmask_lambda1000_kept_accuracy_gain_val_threshold_vs_half_mean",
+         "gradmask_lambda1000_kept_accuracy_gain_val_threshold_vs_half_sd"),
         ("decoy_digits_test_accuracy_rrr_mean", "decoy_digits_test_accuracy_baseline_mean"),  # RRR beats the decoy
         # saliency share tracks shifted AUROC across all models more than within the gradient penalties
         ("spearman_saliency_in_roi_vs_reversed_auroc", "spearman_saliency_in_roi_vs_reversed_auroc_gradient_penalties"),
