@@ -19,8 +19,8 @@ def one_thread():
 # the shared batches first (the biggest first), then single tests in collection order: the long notebooks go to the
 # front of that order, so they start early and the thousands of short tests fill the gaps at the end, instead of a
 # notebook starting last while the other worker sits idle.
-NOTEBOOK_SECONDS = {"ch01b": 205, "ch02c": 196, "ch03b": 152, "ch02b": 135, "ch04b": 74, "ch05b": 55, "ch02a": 47,
-                    "ch05a": 28, "ch01a": 27, "ch03a": 17, "ch04a": 16}
+NOTEBOOK_SECONDS = {"ch01b": 205, "ch02c": 170, "ch03b": 152, "ch02b": 135, "ch04b": 95, "ch02a": 90, "ch05b": 90,
+                    "ch05a": 50, "ch01a": 27, "ch03a": 17, "ch04a": 16}
 
 
 def pytest_collection_modifyitems(config, items):
