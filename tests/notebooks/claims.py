@@ -108,8 +108,11 @@ CLAIMS = {
     "ch03b_density_counting": [  # comparisons on the means over three training seeds (the sds are recorded too)
         ("short_run_count_mae_target_scale_1_mean", "short_run_count_mae_target_scale_100_mean"),  # unscaled: dead ReLU
         ("classic_mae_clustered_mean", "density_mae_clustered_mean"),  # colonies merge for the EASY-tuned pipeline
-        ("classic_tuned_mae_clustered_mean", "density_mae_clustered_mean"),  # also when re-tuned on the same data
-        ("classic_tuned_mae_shifted_mean", "density_mae_shifted_mean"),  # dim, defocused cells (lamp imitated)
+        # also when re-tuned on the same data: the paired gain (same test images per seed) beyond its sd
+        ("mae_clustered_gain_density_vs_classic_tuned_mean", "mae_clustered_gain_density_vs_classic_tuned_sd"),
+        # SHIFTED (a microscope nothing was chosen on): three seeds cannot rank the density net against the re-tuned
+        # pipeline; only a difference beyond 3 cells is ruled out (the paired gain's interval)
+        Within("mae_shifted_gain_density_vs_classic_tuned", 3.0),
         ("density_mae_easy_mean", "classic_mae_easy_mean"),  # but the EASY-tuned pipeline still wins on EASY
         ("localisation_f1_density_clustered_mean", "localisation_f1_classic_clustered_mean"),  # peaks split colonies
         ("density_abs_error_real_nuclei_as_is_mean", "density_abs_error_real_nuclei_resized_mean"),  # px cell size
