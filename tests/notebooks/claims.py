@@ -90,9 +90,9 @@ CLAIMS = {
         ("skip_gain_boundary_f1_mean", "skip_gain_dice_mean"),  # most at the boundaries
         ("edge_gain_separated_fraction_mean", "edge_gain_separated_fraction_sd"),  # borders separate touching nuclei
         ("edge_gain_separated_fraction_mean", "edge_gain_boundary_f1_mean"),  # more than they move boundary F1
-        # uniform patches teach "nothing is there": CASED and balanced sampling segment the lesions better (Dice), beyond
-        # the spread; not stated on recall: a uniform net read at the low threshold its validation Dice picks can fire
-        # almost everywhere (one seed with the portable kernels: recall 0.88 at 459 false positives an image)
+        # uniform patches teach "nothing is there": CASED and balanced sampling segment the lesions better (Dice),
+        # beyond the spread; not stated on recall: a uniform net read at the low threshold its validation Dice picks
+        # can fire almost everywhere (one seed with the portable kernels: recall 0.88 at 459 false positives an image)
         ("nodule_dice_gain_cased_vs_uniform_mean", "nodule_dice_gain_cased_vs_uniform_sd"),
         ("nodule_dice_gain_balanced_vs_uniform_mean", "nodule_dice_gain_balanced_vs_uniform_sd"),
         # ... but three seeds cannot rank CASED against balanced sampling: only a Dice difference beyond 0.3 (about
