@@ -47,12 +47,12 @@ $(STAMP): requirements.txt requirements-nodeps.txt constraints.txt pyproject.tom
 	touch $(STAMP)
 
 # configurable-http-proxy (npm), the proxy JupyterHub needs in the hub round-trip test; exact versions in
-# course_lib/tools/hub/package-lock.json. Without npm the test is skipped (outside CI) and says why.
-HUB_PROXY := course_lib/tools/hub/node_modules/.bin/configurable-http-proxy
+# course_lib/grading/hub/package-lock.json. Without npm the test is skipped (outside CI) and says why.
+HUB_PROXY := course_lib/grading/hub/node_modules/.bin/configurable-http-proxy
 
-$(HUB_PROXY): course_lib/tools/hub/package.json course_lib/tools/hub/package-lock.json
+$(HUB_PROXY): course_lib/grading/hub/package.json course_lib/grading/hub/package-lock.json
 	@if command -v npm >/dev/null; then \
-		npm ci --prefix course_lib/tools/hub --no-audit --no-fund --loglevel=error && touch $(HUB_PROXY); \
+		npm ci --prefix course_lib/grading/hub --no-audit --no-fund --loglevel=error && touch $(HUB_PROXY); \
 	else echo "npm not found: the JupyterHub round-trip test will be skipped"; fi
 
 # The grader's sandbox (bubblewrap, a system package): installed when make runs as root with apt-get. Without it the
@@ -91,12 +91,12 @@ release: venv
 
 # JOBS (default: the number of cores), FORCE=1 (regrade everything), FROM=<folder of student folders>.
 grade: venv
-	$(BIN)/python -m course_lib.tools.grade_all $(if $(JOBS),--jobs $(JOBS)) $(if $(filter-out 0,$(FORCE)),--force) \
+	$(BIN)/python -m course_lib.grading.grade_all $(if $(JOBS),--jobs $(JOBS)) $(if $(filter-out 0,$(FORCE)),--force) \
 		$(if $(FROM),--from "$(FROM)")
 
 # Self-learners: grade your own copy; reads assignments/ (or NB=...) and never writes there.
 grade-me: venv
-	$(BIN)/python -m course_lib.tools.grade_all --force $(if $(JOBS),--jobs $(JOBS)) --self $(NB)
+	$(BIN)/python -m course_lib.grading.grade_all --force $(if $(JOBS),--jobs $(JOBS)) --self $(NB)
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache .grading

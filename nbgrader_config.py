@@ -15,7 +15,7 @@ Environment variables:
                         every remaining cell gets 1 s, and once one cell timed out the others get 10 s
     GRADER_MEMORY_MB    data memory (heap) a student kernel may use (default 4096)
     GRADER_SANDBOX      auto (default) | require | off: run student kernels in bubblewrap
-                        (see course_lib/tools/grading/sandbox.py)
+                        (see course_lib/grading/sandbox.py)
 """
 
 import os
@@ -32,7 +32,8 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
-from course_lib.tools.grading.execute import GuardedExecute, ScrubHiddenTests
+from course_lib.grading.execute import GuardedExecute
+from course_lib.grading.feedback import ScrubHiddenTests
 
 here = Path(__file__).resolve().parent
 c = get_config()  # noqa: F821 — injected by traitlets when nbgrader loads this file
@@ -52,7 +53,7 @@ c.CourseDirectory.max_file_size = 10_000  # kB; larger files in a submission are
 # Exchange inside the course folder unless told otherwise; never the default /usr/local/share.
 c.Exchange.root = os.environ.get("NBGRADER_EXCHANGE", str(here / "exchange"))
 c.Exchange.path_includes_course = True
-# On a hub, /etc/jupyter/nbgrader_config.py (course_lib/tools/hub/nbgrader_config_students.py) names the student for
+# On a hub, /etc/jupyter/nbgrader_config.py (course_lib/grading/hub/nbgrader_config_students.py) names the student for
 # submitting; the instructor's server reads it too, so grade and collect every student here again.
 c.CourseDirectory.student_id = "*"
 

@@ -6,7 +6,7 @@ same class is graded twice, each time in a fresh copy of a temporary course fold
 
 1. *serial*: what ``make grade`` did before (one ``nbgrader autograde <id>`` then
    ``nbgrader generate_feedback <id>`` per assignment) with nbgrader's stock ``Execute``;
-2. *ours*: ``course_lib.tools.grade_all.grade_class`` with ``--jobs`` workers (default 2).
+2. *ours*: ``course_lib.grading.grade_all.grade_class`` with ``--jobs`` workers (default 2).
 
 Both gradebooks must agree on every score. Prints seconds per submission and the speed-up, ending with (30
 students, the four assignments of chapters 1-3, 2 cores, 2026-11-27)::
@@ -79,8 +79,8 @@ def nbgrader(args: list[str], course: Path, env: dict) -> None:
 
 
 def scores(course: Path) -> dict:
-    from course_lib.tools.grading.gradebook import db_url
-    from course_lib.tools.grading.gradebook import scores as gradebook_scores
+    from course_lib.grading.gradebook import db_url
+    from course_lib.grading.gradebook import scores as gradebook_scores
 
     return {k: round(v[0], 3) for k, v in gradebook_scores(db_url(course)).items()}
 
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
 
         ours = Path(tmp) / "ours"
         shutil.copytree(template, ours)
-        from course_lib.tools.grade_all import grade_class
+        from course_lib.grading.grade_all import grade_class
 
         os.environ.update(COURSE_MODE="quick", PYTHONHASHSEED="0")
         start = time.perf_counter()

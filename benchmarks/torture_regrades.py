@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(COURSE_MODE="quick", PYTHONHASHSEED="0")
     from test_grading_torture import EXPECTED, TIMEOUT, A, torture_class
 
-    from course_lib.tools.grade_all import grade_class
+    from course_lib.grading.grade_all import grade_class
 
     changed: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:

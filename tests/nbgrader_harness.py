@@ -110,24 +110,11 @@ def html_text(page: str) -> str:
 
 
 def hidden_test_lines(source_nb: nbformat.NotebookNode) -> list[str]:
-    """Distinctive code lines inside HIDDEN TESTS regions (long enough not to occur by chance).
+    """The hidden test lines the grader scrubs from feedback: the grader's own definition, so the tests check
+    exactly the lines that protect students (:func:`course_lib.grading.feedback.hidden_lines`)."""
+    from course_lib.grading.feedback import hidden_lines
 
-    A line that also stands outside every hidden region (an import or a call the visible checks show too) is not
-    hidden information, so it is left out.
-    """
-    hidden, shown = [], set()
-    for cell in source_nb.cells:
-        inside = False
-        for line in cell.source.split("\n"):
-            if "BEGIN HIDDEN TESTS" in line:
-                inside = True
-            elif "END HIDDEN TESTS" in line:
-                inside = False
-            elif inside and len(line.strip()) > 25 and not line.strip().startswith(("\"", "f\"")):
-                hidden.append(line.strip())
-            elif not inside:
-                shown.add(line.strip())
-    return [line for line in hidden if line not in shown]
+    return hidden_lines(source_nb)
 
 
 Spec = tuple  # (edits or None, score differences from FULL, words the feedback must contain)

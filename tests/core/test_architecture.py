@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LIB = ROOT / "course_lib"
 CORE = {"config", "training", "results", "viz", "metrics", "data", "_meta", "__init__"}
 CHAPTERS = {"chest_xray": 1, "histology": 2, "counting": 3, "translation": 4, "confounders": 5}
-TOOLS = {"tools"}
+TOOLS = {"tools", "grading"}  # command-line tools; the grader (its own optional dependencies)
 LONG_MODULES_WITH_A_REASON: dict[str, str] = {}
 
 

@@ -15,7 +15,7 @@ import torch  # noqa: E402
 
 from course_lib import results, viz  # noqa: E402
 from course_lib.data import sample_images  # noqa: E402
-from course_lib.tools import grade_all  # noqa: E402
+from course_lib.grading import grade_all  # noqa: E402
 from course_lib.training import History  # noqa: E402
 
 

@@ -1,7 +1,7 @@
 """The autograder is itself tested: expected scores of named submissions, feedback that names the mistake without
 leaking hidden tests, exported grades, repeatable scores, and the grading time per submission.
 
-Every assignment's submissions are graded by ONE call of ``course_lib.tools.grade_all.grade`` (what ``make grade``
+Every assignment's submissions are graded by ONE call of ``course_lib.grading.grade_all.grade`` (what ``make grade``
 runs). The expected outcomes live in ``specs_*.py``. Mistakes that edit different exercises and change disjoint
 graded cells are bundled into one submission (``bundle_mistakes``): the batch then trains fewer notebooks, and each
 mistake is still checked on the cells it alone changes. Timeouts, crashes and attacks are the torture suite's.
@@ -38,7 +38,7 @@ from specs_ch03 import COUNTING_FULL, COUNTING_SUBMISSIONS
 from specs_ch04 import CH04_ASSIGNMENT, CH04_FULL, CH04_SUBMISSIONS
 from specs_ch05 import CH05_ASSIGNMENT, CH05_FULL, CH05_SUBMISSIONS
 
-from course_lib.tools.grade_all import grade
+from course_lib.grading.grade_all import grade
 
 # one graded batch; on a busy 2-core machine it takes minutes, beyond pytest's default limit
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600), pytest.mark.xdist_group("autograder")]

@@ -28,8 +28,8 @@ import nbformat
 import pytest
 from nbgrader_harness import cell_scores, hidden_test_lines, html_text, make_course, make_submission, solution_bodies
 
-from course_lib.tools.grade_all import grade_class
-from course_lib.tools.grading import sandbox
+from course_lib.grading import sandbox
+from course_lib.grading.grade_all import grade_class
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("torture")]  # one graded batch
 

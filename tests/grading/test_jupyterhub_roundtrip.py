@@ -1,11 +1,11 @@
 """A real JupyterHub round trip of one assignment, as README's "Deploying on JupyterHub" describes it.
 
 JupyterHub runs on localhost with its configurable-http-proxy (installed by ``make`` into
-course_lib/tools/hub/node_modules), the dummy authenticator and ``SimpleLocalProcessSpawner``: one single-user
+course_lib/grading/hub/node_modules), the dummy authenticator and ``SimpleLocalProcessSpawner``: one single-user
 server per hub user, each with its own home folder. The servers share this process's Unix user (the course's Python
 may live where other Unix users cannot run it, e.g. under /root), so a second Unix user checks the exchange's
 permissions separately. Every server gets README's environment: ``NBGRADER_EXCHANGE`` and, as its system-wide
-nbgrader config, exactly ``course_lib/tools/hub/nbgrader_config_students.py``. Students have no course folder.
+nbgrader config, exactly ``course_lib/grading/hub/nbgrader_config_students.py``. Students have no course folder.
 
 1. The instructor's course folder is a copy of this repository's config and the assignment's source in the
    instructor's hub home. In a terminal of the instructor's server (the terminals API and its websocket, through
@@ -15,7 +15,7 @@ nbgrader config, exactly ``course_lib/tools/hub/nbgrader_config_students.py``. S
    server they list and fetch the assignment (nbgrader's assignment_list server extension, what JupyterLab's
    Assignments tab calls), save their answers with the contents API (alice: the reference solution, bob: Dice
    without the factor 2) and submit.
-3. The instructor collects in the terminal, grades with ``course_lib.tools.grade_all.grade`` (what ``make grade``
+3. The instructor collects in the terminal, grades with ``course_lib.grading.grade_all.grade`` (what ``make grade``
    runs) in this process with the environment the terminal showed, and releases feedback in the terminal.
 4. Each student fetches the feedback through their server and reads it with the contents API.
 5. The servers are stopped through the hub, then the hub; no process it started may be left.
@@ -46,8 +46,8 @@ from nbgrader_harness import (
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.xdist_group("jupyterhub")]
 
 BIN = Path(sys.executable).parent
-PROXY = ROOT / "course_lib" / "tools" / "hub" / "node_modules" / ".bin" / "configurable-http-proxy"
-STUDENTS_CONFIG = ROOT / "course_lib" / "tools" / "hub" / "nbgrader_config_students.py"
+PROXY = ROOT / "course_lib" / "grading" / "hub" / "node_modules" / ".bin" / "configurable-http-proxy"
+STUDENTS_CONFIG = ROOT / "course_lib" / "grading" / "hub" / "nbgrader_config_students.py"
 COURSE_ID = "medical-imaging-dl"
 ASSIGNMENT = "metrics_fixture"  # frozen (fixtures/): the hub is tested, not the course's current content
 FIXTURES = Path(__file__).parent / "fixtures" / "solutions"
@@ -190,7 +190,7 @@ def roundtrip(tmp_path_factory, monkeypatch_module):
 
         # 3. instructor: collect (terminal), grade (what `make grade` runs, here, with the terminal's
         #    environment), release feedback (terminal)
-        from course_lib.tools.grade_all import grade
+        from course_lib.grading.grade_all import grade
 
         instructor(hub, tokens[INSTRUCTOR], out, "collect", [
             f'export PATH="{BIN}:$PATH"', f"cd {course}", f"nbgrader collect {ASSIGNMENT}"])

@@ -1,6 +1,6 @@
 """A grading worker: autogrades one submission at a time in a private copy of the course.
 
-Started by :mod:`.pool` as ``python -m course_lib.tools.grading.worker COURSE WORKDIR RELEASE_DIR``.
+Started by :mod:`.pool` as ``python -m course_lib.grading.worker COURSE WORKDIR RELEASE_DIR``.
 ``WORKDIR`` becomes a course folder of its own: ``solutions`` links to the course's, the gradebook
 is a copy of the course's (taken after registration), and ``submitted/``, ``autograded/`` and
 ``feedback/`` hold only the submissions this worker graded. Jobs arrive as JSON lines on stdin

@@ -53,7 +53,7 @@ class WorkerProcess:
         self.workdir = work_root / f"worker-{WorkerProcess._spawned}"
         self.log = open(work_root / f"worker-{WorkerProcess._spawned}.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "course_lib.tools.grading.worker", str(course), str(self.workdir),
+            [sys.executable, "-m", "course_lib.grading.worker", str(course), str(self.workdir),
              str(release_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
             env=env, start_new_session=True)
         self.job: Job | None = None
@@ -99,6 +99,25 @@ def _copy_tree(source: Path, target: Path) -> None:
         shutil.copytree(source, target)
 
 
+def _merge(worker_dir: Path, job: Job, outcome: Outcome, course: Path, course_db: str) -> Outcome:
+    """Merge a graded submission from ``worker_dir`` into the course (or forget its old grade); return ``outcome``."""
+    if outcome.status == "graded":
+        try:
+            gradebook.merge_submission(course_db, f"sqlite:///{worker_dir / 'gradebook.db'}",
+                                       job.assignment, job.student)
+            for sub in ("autograded", "feedback"):
+                _copy_tree(worker_dir / sub / job.student / job.assignment,
+                           course / sub / job.student / job.assignment)
+        except Exception as error:  # noqa: BLE001 - a merge failure is this submission's problem only
+            outcome.status, outcome.reason = "error", f"merging its grades failed: {error}"
+    if outcome.status != "graded":
+        gradebook.remove_submission(course_db, job.assignment, job.student)
+        gradebook.ensure_student(course_db, job.student)
+        for sub in ("autograded", "feedback"):
+            shutil.rmtree(course / sub / job.student / job.assignment, ignore_errors=True)
+    return outcome
+
+
 def run(jobs: list[Job], course: Path, *, jobs_n: int, time_limit: float, work_root: Path, release_dir: Path,
         on_outcome=None, progress: bool = True) -> list[Outcome]:
     """Grade ``jobs`` in ``jobs_n`` workers; merge each graded one into ``course``'s gradebook."""
@@ -117,23 +136,8 @@ def run(jobs: list[Job], course: Path, *, jobs_n: int, time_limit: float, work_r
     outcomes: list[Outcome] = []
     bar = tqdm(total=len(jobs), desc="grading", unit="submission", disable=not progress, file=sys.stderr)
 
-    def finish(job: Job, outcome: Outcome) -> None:
-        if outcome.status == "graded":
-            worker_dir = current.workdir
-            try:
-                gradebook.merge_submission(course_db, f"sqlite:///{worker_dir / 'gradebook.db'}",
-                                           job.assignment, job.student)
-                for sub in ("autograded", "feedback"):
-                    _copy_tree(worker_dir / sub / job.student / job.assignment,
-                               course / sub / job.student / job.assignment)
-            except Exception as error:  # noqa: BLE001 - a merge failure is this submission's problem only
-                outcome.status, outcome.reason = "error", f"merging its grades failed: {error}"
-        if outcome.status != "graded":
-            gradebook.remove_submission(course_db, job.assignment, job.student)
-            gradebook.ensure_student(course_db, job.student)
-            for sub in ("autograded", "feedback"):
-                shutil.rmtree(course / sub / job.student / job.assignment, ignore_errors=True)
-        outcomes.append(outcome)
+    def finish(worker: WorkerProcess, job: Job, outcome: Outcome) -> None:
+        outcomes.append(_merge(worker.workdir, job, outcome, course, course_db))
         bar.update(1)
         bar.set_postfix_str(f"{job.student}/{job.assignment}: {outcome.status}")
         if on_outcome:
@@ -154,27 +158,28 @@ def run(jobs: list[Job], course: Path, *, jobs_n: int, time_limit: float, work_r
                     workers[workers.index(current)] = WorkerProcess(course, work_root, release_dir, answers, env)
                     current.kill()
                     if job is not None:
-                        finish(job, Outcome(job.student, job.assignment, "error", "the grading worker died "
-                                            f"(exit code {current.proc.returncode}); see {current.log.name}",
-                                            monotonic() - current.started))
+                        finish(current, job, Outcome(
+                            job.student, job.assignment, "error", "the grading worker died "
+                            f"(exit code {current.proc.returncode}); see {current.log.name}",
+                            monotonic() - current.started))
                 else:
                     reply = json.loads(line)
                     if reply["status"] == "ready":
                         current.ready = True
                     elif current.job is not None:
                         job, current.job = current.job, None
-                        finish(job, Outcome(job.student, job.assignment, reply["status"], reply.get("reason", ""),
-                                            reply.get("seconds", 0.0), reply.get("notes", []),
-                                            reply.get("flags", []), reply.get("problems", [])))
+                        finish(current, job, Outcome(
+                            job.student, job.assignment, reply["status"], reply.get("reason", ""),
+                            reply.get("seconds", 0.0), reply.get("notes", []), reply.get("flags", []),
+                            reply.get("problems", [])))
             for i, w in enumerate(workers):
                 if w.job is not None and monotonic() - w.started > time_limit:
                     job = w.job
                     workers[i] = WorkerProcess(course, work_root, release_dir, answers, env)
                     w.kill()
-                    current = w
-                    finish(job, Outcome(job.student, job.assignment, "timeout",
-                                        f"over the time limit of {time_limit:.0f} s per submission: stopped",
-                                        monotonic() - w.started))
+                    finish(w, job, Outcome(job.student, job.assignment, "timeout",
+                                           f"over the time limit of {time_limit:.0f} s per submission: stopped",
+                                           monotonic() - w.started))
     finally:
         for w in workers:
             if w.job is None:

@@ -113,7 +113,7 @@ def check() -> str:
 
 def limited_command(cmd: list[str]) -> list[str]:
     """``cmd`` started through this module's ``exec`` helper, which sets the memory limit first."""
-    return [sys.executable, "-m", "course_lib.tools.grading.sandbox", str(memory_limit_bytes()), *cmd]
+    return [sys.executable, "-m", "course_lib.grading.sandbox", str(memory_limit_bytes()), *cmd]
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -160,7 +160,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
 
 def _exec_with_limit(argv: list[str]) -> None:
-    """``python -m course_lib.tools.grading.sandbox BYTES cmd...``: set RLIMIT_DATA, then exec cmd."""
+    """``python -m course_lib.grading.sandbox BYTES cmd...``: set RLIMIT_DATA, then exec cmd."""
     limit = int(argv[0])
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     os.execvp(argv[1], argv[1:])

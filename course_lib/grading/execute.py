@@ -12,9 +12,7 @@
   before each graded test cell and checked after it; a test cell during which they were patched
   scores 0 with a ``GraderIntegrityError`` and the submission is flagged for review.
 
-:class:`ScrubHiddenTests` runs first when feedback is generated: it removes every line of hidden
-test code from the cells' *outputs* (a student's function can print the code that calls it),
-then nbgrader's ``ClearHiddenTests`` removes them from the sources.
+What the student reads afterwards (hidden tests scrubbed) is :mod:`.feedback`'s.
 """
 
 from __future__ import annotations
@@ -26,7 +24,6 @@ from time import monotonic
 
 from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import DeadKernelError
-from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
@@ -218,47 +215,3 @@ class GuardedExecute(Execute):
                 self._problems.append(f"replaying cell {i} after the crash failed")
             elif self._guard_ready and _grade_meta(cell).get("locked"):
                 self.silent(kernel_guard.keep(defined_names(cell.source)))
-
-
-def hidden_lines(nb) -> list[str]:
-    """Every non-trivial line inside a HIDDEN TESTS region of the notebook's cells."""
-    lines = []
-    for cell in nb.cells:
-        inside = False
-        for line in cell.source.split("\n"):
-            if "BEGIN HIDDEN TESTS" in line:
-                inside = True
-            elif "END HIDDEN TESTS" in line:
-                inside = False
-            elif inside and len(line.strip()) >= 8:
-                lines.append(line.strip())
-    return lines
-
-
-def scrub(text: str, lines: list[str]) -> str:
-    for line in sorted(set(lines), key=len, reverse=True):
-        text = text.replace(line, "[hidden test]")
-    return text
-
-
-class ScrubHiddenTests(Preprocessor):
-    """Remove hidden test code from every output of the notebook (run before ClearHiddenTests)."""
-
-    enabled = Bool(True)  # nbconvert preprocessors are off unless enabled
-
-    def preprocess(self, nb, resources):
-        lines = hidden_lines(nb)
-        if not lines:
-            return nb, resources
-        for cell in nb.cells:
-            for output in cell.get("outputs", []):
-                if "text" in output:
-                    output["text"] = scrub(output["text"], lines)
-                if "evalue" in output:
-                    output["evalue"] = scrub(output["evalue"], lines)
-                if "traceback" in output:
-                    output["traceback"] = [scrub(t, lines) for t in output["traceback"]]
-                for mime, value in output.get("data", {}).items():
-                    if isinstance(value, str) and mime.startswith("text/"):
-                        output["data"][mime] = scrub(value, lines)
-        return nb, resources

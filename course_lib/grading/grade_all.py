@@ -11,14 +11,14 @@ Every run registers the assignments it grades in ``gradebook.db`` (no ``generate
 step; ``assignments/`` is never written), grades the submissions that are new or changed since
 the last run (``--force``: all of them) in ``--jobs`` worker processes (default: the number of
 cores), each in a sandbox with a per-cell timeout, a per-notebook budget and a per-submission time
-limit (see :mod:`course_lib.tools.grading`), and always ends with ``grades.csv``,
+limit (see :mod:`course_lib.grading`), and always ends with ``grades.csv``,
 ``grading_summary.csv`` and a printed list of the submissions it could not grade and why.
 
 Written answers still need ``nbgrader formgrader`` (or the Formgrader tab) before their points count.
 
 Usage::
 
-    python -m course_lib.tools.grade_all [--jobs N] [--force] [--from DIR] [--assignment ID ...]
+    python -m course_lib.grading.grade_all [--jobs N] [--force] [--from DIR] [--assignment ID ...]
                                          [--student ID ...] [--timeout S] [--time-limit S] [--self [NB ...]]
 """
 
@@ -62,7 +62,7 @@ def _stage(notebook: Path, work: Path, student: str, assignment: str) -> str:
 
 def discover(source: Path, known: dict[str, list[str]], work: Path) -> tuple[list, list]:
     """Jobs for every submission under ``source``, and outcomes for folders that are no assignment."""
-    from course_lib.tools.grading.pool import Job, Outcome
+    from course_lib.grading.pool import Job, Outcome
 
     by_notebook = {name: a for a, names in known.items() for name in names}
     jobs, rejected = [], []
@@ -87,7 +87,7 @@ def discover(source: Path, known: dict[str, list[str]], work: Path) -> tuple[lis
 
 
 def self_jobs(notebooks: list[Path], known: dict[str, list[str]], work: Path, course_dir: Path) -> list:
-    from course_lib.tools.grading.pool import Job
+    from course_lib.grading.pool import Job
 
     by_notebook = {name: a for a, names in known.items() for name in names}
     if not notebooks:
@@ -116,7 +116,7 @@ def grade_class(course_dir: Path = ROOT, assignments: list[str] | None = None, *
                 force: bool = False, timeout: int | None = None, time_limit: float = 900,
                 progress: bool = True, quiet: bool = False) -> Report:
     """Grade every (new or changed; ``force``: every) submission; see the module docstring."""
-    from course_lib.tools.grading import gradebook, pool, sandbox, summary
+    from course_lib.grading import gradebook, pool, sandbox, summary
 
     course_dir = Path(course_dir).resolve()
     if not (course_dir / "nbgrader_config.py").is_file():
