@@ -55,15 +55,16 @@ $(HUB_PROXY): course_lib/grading/hub/package.json course_lib/grading/hub/package
 		npm ci --prefix course_lib/grading/hub --no-audit --no-fund --loglevel=error && touch $(HUB_PROXY); \
 	else echo "npm not found: the JupyterHub round-trip test will be skipped"; fi
 
-# The grader's sandbox (bubblewrap, a system package): installed when make runs as root with apt-get. Without it the
-# grader cannot keep students apart, and the tests of that isolation are skipped, each saying why.
+# The grader's sandbox (bubblewrap, a system package): installed when make runs as root with apt-get. Without it
+# `make grade` refuses to grade (GRADER_SANDBOX=off grades unisolated on purpose), and the tests of that isolation are
+# skipped, each saying why.
 sandbox:
 	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
 		  { apt-get update -qq >/dev/null 2>&1 && \
 		    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null 2>&1; }; }; } || \
-		echo "note: bubblewrap is not installed and make cannot install it (needs root and apt-get): the grader" \
-		     "cannot isolate students, and its isolation tests are skipped. Install it with: apt-get install bubblewrap"
+		echo "note: bubblewrap is not installed and make cannot install it (needs root and apt-get): make grade" \
+		     "refuses to grade unisolated, and its isolation tests are skipped. Install it with: apt-get install bubblewrap"
 
 venv: $(STAMP) $(HUB_PROXY) sandbox
 
@@ -90,6 +91,7 @@ release: venv
 	done
 
 # JOBS (default: the number of cores), FORCE=1 (regrade everything), FROM=<folder of student folders>.
+# Without bubblewrap it refuses; GRADER_SANDBOX=off grades unisolated, on purpose (the summary says so).
 grade: venv
 	$(BIN)/python -m course_lib.grading.grade_all $(if $(JOBS),--jobs $(JOBS)) $(if $(filter-out 0,$(FORCE)),--force) \
 		$(if $(FROM),--from "$(FROM)")

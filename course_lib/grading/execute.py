@@ -12,13 +12,16 @@
   before each graded test cell and checked after it; a test cell during which they were patched
   scores 0 with a ``GraderIntegrityError`` and the submission is flagged for review.
 
-What the student reads afterwards (hidden tests scrubbed) is :mod:`.feedback`'s.
+What the student reads afterwards (hidden tests scrubbed, HTML sanitised) is :mod:`.feedback`'s.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import shutil
+import tempfile
+from pathlib import Path
 from queue import Empty
 from time import monotonic
 
@@ -28,7 +31,7 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
-from . import kernel_guard
+from . import files, kernel_guard
 from .sandbox import SandboxedKernelManager
 
 INTEGRITY = "GraderIntegrityError"
@@ -101,7 +104,20 @@ class GuardedExecute(Execute):
         self._problems: list[str] = []
         self._test_modules = sorted({m for cell in nb.cells if is_test_cell(cell)
                                      for m in imported_modules(cell.source)} - UNGUARDED_MODULES)
-        nb, resources = super().preprocess(nb, resources, km)
+        # The kernel runs in a fresh, empty folder of its own, never where nbgrader writes the autograded notebook:
+        # a link the student's code leaves there (to solutions/, the gradebook, another student's notebook) is
+        # never followed by the grader's writes, copies or chmods; it is reported and removed with the folder.
+        resources = resources if resources is not None else {}
+        metadata = resources.setdefault("metadata", {})
+        graded_in = metadata.get("path")
+        metadata["path"] = scratch = tempfile.mkdtemp(prefix="grader-cwd-")
+        try:
+            nb, resources = super().preprocess(nb, resources, km)
+            self._problems += [f"the code left {what} in its folder (ignored, never followed): flagged for review"
+                               for what in files.odd_entries(Path(scratch))]
+        finally:
+            metadata["path"] = graded_in
+            shutil.rmtree(scratch, ignore_errors=True)
         RUN_LOG.append({"notebook": resources.get("unique_key") if resources else None,
                         "problems": list(self._problems), "seconds": round(monotonic() - self._started, 2)})
         for problem in self._problems:

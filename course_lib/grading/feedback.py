@@ -1,18 +1,33 @@
-"""What a student reads back: feedback with the hidden tests scrubbed out.
+"""What a student reads back: feedback with the hidden tests scrubbed out and no script in it.
 
 :class:`ScrubHiddenTests` runs first when feedback is generated: it removes every line of hidden
 test code from the cells' *outputs* (a student's function can print the code that calls it), then
 nbgrader's ``ClearHiddenTests`` removes them from the sources. :func:`hidden_lines` is the one
 definition of "a hidden line": the scrubber removes exactly these, and the tests check exactly these.
+
+:func:`sanitise_html` then cleans each feedback page with `nh3 <https://nh3.readthedocs.io>`_: a student's
+outputs (``display(HTML(...))``, ``Javascript``, markdown cells with raw HTML) can hold ``<script>``, event
+handlers (``onerror=``) or ``javascript:`` links, which would run in the browser of whoever opens the page.
+Only markup and the page's own stylesheet are kept: the page reads the same, without MathJax typesetting.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import nh3
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
 # Shorter lines (``x = 1``, ``else:``) occur in anyone's code: scrubbing them would garble outputs and hide nothing.
 MIN_HIDDEN_LENGTH = 8
+# Markup a feedback page needs: nh3's safe tags plus the page's own <style> (its layout and code colours).
+HTML_TAGS = set(nh3.ALLOWED_TAGS) | {"style", "main", "input", "label"}
+HTML_ATTRIBUTES = {"*": {"class", "id", "title", "lang", "dir", "align"}, "img": {"src", "alt", "width", "height"},
+                   "a": {"href", "title"}, "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan"},
+                   "table": {"border"}, "input": {"type", "checked", "disabled"}}
+URL_SCHEMES = {"http", "https", "mailto", "data"}  # data: for the figures nbconvert embeds as PNG
 
 
 def hidden_lines(nb) -> list[str]:
@@ -85,3 +100,24 @@ class ScrubHiddenTests(Preprocessor):
                         output["data"][mime] = scrub(value, lines)
         return nb, resources
 
+
+def sanitise_html(page: str) -> str:
+    """``page`` without scripts, event handlers or ``javascript:`` URLs; its markup, text and style kept.
+
+    Examples
+    --------
+    >>> sanitise_html('<p onclick="steal()">x<script>alert(1)</script><img src=a onerror="alert(2)"></p>')
+    '<!DOCTYPE html>\\n<meta charset="utf-8">\\n<p>x<img src="a"></p>'
+    """
+    body = nh3.clean(page, tags=HTML_TAGS, clean_content_tags={"script", "title"}, attributes=HTML_ATTRIBUTES,
+                     url_schemes=URL_SCHEMES, link_rel="noopener noreferrer nofollow", strip_comments=True)
+    return '<!DOCTYPE html>\n<meta charset="utf-8">\n' + body
+
+
+def sanitise_folder(folder: Path) -> None:
+    """Rewrite every ``.html`` page in ``folder`` (the grader's own feedback output) with :func:`sanitise_html`."""
+    if not os.path.isdir(folder) or os.path.islink(folder):
+        return
+    for page in sorted(Path(folder).glob("*.html")):
+        if page.is_file() and not page.is_symlink():
+            page.write_text(sanitise_html(page.read_text(encoding="utf-8")), encoding="utf-8")

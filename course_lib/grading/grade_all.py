@@ -53,15 +53,19 @@ def course_assignments(course_dir: Path) -> dict[str, list[str]]:
 
 
 def _stage(notebook: Path, work: Path, student: str, assignment: str) -> str:
+    """A folder of its own for a loose notebook; the copy is made only from a plain file (:mod:`.files`)."""
+    from course_lib.grading import files
+
     folder = work / "staging" / student / assignment
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    shutil.copy(notebook, folder / notebook.name)
+    (folder / notebook.name).write_bytes(files.read_regular(notebook))
     return str(folder)
 
 
 def discover(source: Path, known: dict[str, list[str]], work: Path) -> tuple[list, list]:
     """Jobs for every submission under ``source``, and outcomes for folders that are no assignment."""
+    from course_lib.grading import files
     from course_lib.grading.pool import Job, Outcome
 
     by_notebook = {name: a for a, names in known.items() for name in names}
@@ -70,14 +74,26 @@ def discover(source: Path, known: dict[str, list[str]], work: Path) -> tuple[lis
         return jobs, rejected
     for student_dir in sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith(".")):
         student = student_dir.name
+        if student_dir.is_symlink():  # another student's folder, solutions/, ...: never graded through a link
+            rejected.append(Outcome(student, "(all)", "rejected", f"{student}/ is a symbolic link, not a folder: "
+                                    "the grader never follows a link"))
+            continue
         for entry in sorted(student_dir.iterdir()):
             if entry.name.startswith("."):
                 continue
-            if entry.is_dir() and entry.name in known:
+            name = entry.stem if entry.suffix == ".ipynb" else entry.name
+            if entry.is_symlink() and (entry.name in known or name in by_notebook):
+                rejected.append(Outcome(student, by_notebook.get(name, name), "rejected",
+                                        f"{entry.name} is a symbolic link: the grader never follows a link"))
+            elif entry.is_dir() and entry.name in known:
                 jobs.append(Job(student, entry.name, str(entry)))
-            elif entry.is_file() and entry.suffix == ".ipynb" and entry.stem in by_notebook:
+            elif entry.suffix == ".ipynb" and entry.stem in by_notebook:
                 assignment = by_notebook[entry.stem]
-                jobs.append(Job(student, assignment, _stage(entry, work, student, assignment)))
+                try:
+                    jobs.append(Job(student, assignment, _stage(entry, work, student, assignment)))
+                except files.NotRegular as error:
+                    rejected.append(Outcome(student, assignment, "rejected",
+                                            f"{error}: the grader reads only plain files"))
             elif entry.is_dir():
                 rejected.append(Outcome(student, entry.name, "rejected", f"no assignment called {entry.name!r}"))
             elif entry.suffix == ".ipynb":
@@ -103,10 +119,12 @@ def self_jobs(notebooks: list[Path], known: dict[str, list[str]], work: Path, co
 
 
 def fingerprint(job, course_dir: Path) -> str:
+    """A hash of the submission's plain files and of its source; a link or fifo counts by name, never read."""
     digest = hashlib.sha256()
-    for path in sorted(Path(job.folder).rglob("*")) + sorted((course_dir / "solutions" / job.assignment).glob("*")):
-        if path.is_file():
-            digest.update(path.name.encode())
+    paths = [Path(root) / name for root, dirs, names in os.walk(job.folder) for name in names + dirs]
+    for path in sorted(paths) + sorted((course_dir / "solutions" / job.assignment).glob("*")):
+        digest.update(path.name.encode())
+        if path.is_file() and not path.is_symlink():
             digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -127,7 +145,6 @@ def grade_class(course_dir: Path = ROOT, assignments: list[str] | None = None, *
     if timeout is not None:
         os.environ["NBGRADER_TIMEOUT"] = str(int(timeout))
     jobs = jobs or os.cpu_count() or 1
-    isolation = sandbox.check()
     known = course_assignments(course_dir)
     unknown = sorted(set(assignments or []) - set(known))
     if unknown:
@@ -144,6 +161,8 @@ def grade_class(course_dir: Path = ROOT, assignments: list[str] | None = None, *
     if not todo and not rejected:
         where = "the given notebooks" if self_notebooks is not None else (source or course_dir / "submitted")
         raise FileNotFoundError(f"no submissions in {where} (expected <student>/<assignment>/)")
+    # refuses unless the sandbox runs or GRADER_SANDBOX=off was asked for (a self-learner's own work excepted)
+    isolation = sandbox.check(own_work=self_notebooks is not None)
 
     course_db = gradebook.db_url(course_dir)
     release_dir = work / "release"
@@ -189,7 +208,7 @@ def grade_class(course_dir: Path = ROOT, assignments: list[str] | None = None, *
     table = summary.rows(outcomes, gradebook.scores(course_db), gradebook.max_scores(course_db))
     summary_csv = summary.write_csv(table, course_dir / "grading_summary.csv")
     if not quiet:
-        print(summary.render(table))
+        print(summary.render(table, isolation))
         print(f"grades written to {csv_path}; summary in {summary_csv}; feedback in {course_dir / 'feedback'}")
     return Report(csv_path, summary_csv, outcomes, table, isolation)
 

@@ -3,7 +3,9 @@
 A submitted folder ``<student>/<assignment>/`` is turned into the notebook(s) the worker grades:
 
 * **rejected with a reason** (scores 0 in ``grades.csv``, listed in the summary): no notebook, an
-  empty file, invalid JSON, not a notebook, a file over :data:`MAX_BYTES`;
+  empty file, invalid JSON, not a notebook, a file over :data:`MAX_BYTES`, a notebook that is not a
+  plain file of its own (a symbolic or hard link -- to another student's notebook, a solution --, a fifo,
+  a device): it is never opened through the link (:mod:`.files`);
 * **repaired and graded, with a note**: a notebook saved under another name (the only one in the
   folder), outputs (cleared: they are regenerated; a 50 MB notebook becomes small), a deleted,
   edited or re-typed locked or test cell (put back from the release), a duplicated grade id
@@ -15,7 +17,7 @@ A submitted folder ``<student>/<assignment>/`` is turned into the notebook(s) th
   course's reference implementation).
 
 Only notebooks are copied: extra files in a submission (a ``numpy.py`` that would shadow the real
-one, data) are ignored and noted.
+one, data) are ignored and noted; links and other special files among them are flagged for review.
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ from __future__ import annotations
 import ast
 import copy
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+
+from . import files
 
 MAX_BYTES = 200 * 1024 * 1024  # a notebook larger than this is rejected before parsing
 MARKER = re.compile(r"(BEGIN|END)(\s+)(HIDDEN\s+TESTS|SOLUTION)")
@@ -61,14 +66,15 @@ def _grade_id(cell) -> str | None:
 
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:
-    """The notebook at ``path``, or :class:`Rejected` with the reason."""
-    size = path.stat().st_size
-    if size == 0:
-        raise Rejected(f"{path.name} is an empty file")
-    if size > MAX_BYTES:
-        raise Rejected(f"{path.name} is {size / 2**20:.0f} MB, over the {MAX_BYTES // 2**20} MB limit")
+    """The notebook at ``path`` (a plain file, never read through a link), or :class:`Rejected` with the reason."""
     try:
-        raw = json.loads(path.read_bytes())
+        data = files.read_regular(path, MAX_BYTES)
+    except files.NotRegular as error:
+        raise Rejected(f"{error}: the grader reads only plain files") from None
+    if not data:
+        raise Rejected(f"{path.name} is an empty file")
+    try:
+        raw = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise Rejected(f"{path.name} is not valid JSON ({error})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
@@ -186,14 +192,19 @@ def rebuild(student: nbformat.NotebookNode, release: nbformat.NotebookNode, name
 def take(folder: Path, releases: dict[str, nbformat.NotebookNode]) -> Intake:
     """Validate and rebuild every notebook of a submission folder against ``releases`` (name -> release)."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise Rejected(f"{folder} is not a folder")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    notebooks = {p.stem: p for p in files if p.suffix == ".ipynb"}
+    if folder.is_symlink() or not folder.is_dir():
+        raise Rejected(f"{folder.name} is {files.kind(folder) if os.path.lexists(folder) else 'missing'}, "
+                       "not a folder: the grader never follows a link")
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    # a notebook-named entry of any kind is read (and rejected if it is no plain file); others are only listed
+    notebooks = {p.stem: p for p in entries if p.suffix == ".ipynb"}
     result = Intake()
-    others = [p.name for p in files if p.suffix != ".ipynb"]
+    others = [p.name for p in entries if p.suffix != ".ipynb" and files.kind(p) in ("a file", "a folder")]
     if others:
         result.notes.append(f"ignored files that are not notebooks: {', '.join(others[:5])}")
+    odd = [entry for entry in files.odd_entries(folder) if not entry.split(" (")[0].endswith(".ipynb")]
+    if odd:
+        result.flags.append(f"the submission holds {', '.join(odd[:5])}: ignored, never followed")
     unknown = [n for n in notebooks if n not in releases]
     for name, release in releases.items():
         path = notebooks.get(name)

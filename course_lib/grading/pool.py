@@ -23,7 +23,7 @@ from time import monotonic
 
 from tqdm import tqdm
 
-from . import gradebook
+from . import files, gradebook
 
 
 @dataclass
@@ -92,13 +92,6 @@ class WorkerProcess:
         self.log.close()
 
 
-def _copy_tree(source: Path, target: Path) -> None:
-    shutil.rmtree(target, ignore_errors=True)
-    if source.is_dir():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(source, target)
-
-
 def _merge(worker_dir: Path, job: Job, outcome: Outcome, course: Path, course_db: str) -> Outcome:
     """Merge a graded submission from ``worker_dir`` into the course (or forget its old grade); return ``outcome``."""
     if outcome.status == "graded":
@@ -106,8 +99,10 @@ def _merge(worker_dir: Path, job: Job, outcome: Outcome, course: Path, course_db
             gradebook.merge_submission(course_db, f"sqlite:///{worker_dir / 'gradebook.db'}",
                                        job.assignment, job.student)
             for sub in ("autograded", "feedback"):
-                _copy_tree(worker_dir / sub / job.student / job.assignment,
-                           course / sub / job.student / job.assignment)
+                # plain files only, never through a link: only what the grader wrote reaches the course
+                skipped = files.copy_regular_tree(worker_dir / sub / job.student / job.assignment,
+                                                  course / sub / job.student / job.assignment)
+                outcome.problems += [f"{sub}: {why}: not copied, flagged for review" for why in skipped]
         except Exception as error:  # noqa: BLE001 - a merge failure is this submission's problem only
             outcome.status, outcome.reason = "error", f"merging its grades failed: {error}"
     if outcome.status != "graded":

@@ -13,11 +13,15 @@ started inside `bubblewrap <https://github.com/containers/bubblewrap>`_ (Debian/
   process and IPC namespaces, no capabilities, and ``--die-with-parent``;
 * ``RLIMIT_DATA`` (heap and anonymous memory; ``GRADER_MEMORY_MB``, default 4096). ``RLIMIT_AS``
   cannot be used: PyTorch maps several GB of shared libraries at import;
-* ``OMP_NUM_THREADS=1`` and friends: N workers use N cores, and results do not depend on threads.
+* ``OMP_NUM_THREADS=1`` and friends: N workers use N cores, and results do not depend on threads;
+* an **empty environment plus an allowlist** (:data:`ENV_ALLOWED`: the path, locale, thread and course
+  settings): nothing of the instructor's shell (``JUPYTERHUB_API_TOKEN``, cloud keys, ...) reaches a
+  kernel, sandboxed or not.
 
-``GRADER_SANDBOX`` selects the mode: ``auto`` (default: bubblewrap if it works here, otherwise a
-warning and the kernel runs with the memory limit only), ``require`` (refuse to grade without
-it) or ``off``.
+``GRADER_SANDBOX`` selects the mode: ``auto`` (default) and ``require`` grade only in the sandbox and
+refuse when bubblewrap cannot run here; ``off`` grades without it, which must be asked for by name: then
+every kernel can read and write whatever the instructor can (solutions, the gradebook, other students),
+and every summary says so.
 """
 
 from __future__ import annotations
@@ -36,6 +40,12 @@ from jupyter_client.manager import AsyncKernelManager
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS")
+# The only variables a kernel inherits from the grader: what Python, the locale, torch's kernels and the course
+# read (same results as the instructor's run). Everything else, secrets included, is dropped.
+ENV_ALLOWED = ("LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "MPLBACKEND", "PYTHONHASHSEED", "PYTHONPATH",
+               "COURSE_MODE", "COURSE_DEVICE", "NBGRADER_EXECUTION", "ATEN_CPU_CAPABILITY", "CUBLAS_WORKSPACE_CONFIG",
+               "TORCH_NUM_THREADS")
+UNISOLATED = "NOT isolated"
 
 
 def memory_limit_bytes() -> int:
@@ -103,12 +113,39 @@ def available() -> tuple[bool, str]:
     return True, "bubblewrap"
 
 
-def check() -> str:
-    """Describe the isolation in use; raise RuntimeError if ``GRADER_SANDBOX=require`` cannot be met."""
+def check(own_work: bool = False) -> str:
+    """Describe the isolation in use; raise RuntimeError unless the sandbox runs or ``GRADER_SANDBOX=off``.
+
+    ``own_work``: a self-learner grading their own notebooks (``make grade-me``), whose code can reach only
+    their own machine; there ``auto`` grades unisolated, with the warning, instead of refusing.
+    """
     ok, why = available()
-    if not ok and mode() == "require":
-        raise RuntimeError(f"GRADER_SANDBOX=require but {why}")
-    return "bubblewrap sandbox" if ok else f"NOT isolated ({why}); memory limit only"
+    if ok:
+        return "bubblewrap sandbox"
+    if own_work and mode() == "auto":
+        return f"{UNISOLATED} ({why}): your own notebooks, graded on your own machine; memory limit only"
+    if mode() != "off":
+        raise RuntimeError(
+            f"refusing to grade without the sandbox: {why}. Unisolated, every student's code could read the "
+            "solutions and the gradebook and change other students' grades. Install bubblewrap "
+            "(`sudo apt-get install bubblewrap`, or run `make` as root), or, for notebooks you trust, "
+            "grade unisolated on purpose with GRADER_SANDBOX=off")
+    return f"{UNISOLATED} (GRADER_SANDBOX=off): student code can reach the solutions, the gradebook and other " \
+           "students; memory limit only"
+
+
+def kernel_env(inherited: dict, home: str) -> dict:
+    """The kernel's environment: :data:`ENV_ALLOWED` taken from ``inherited``, one thread, ``home`` as HOME.
+
+    ``PATH`` is this Python's folder and the system's, not the instructor's.
+    """
+    env = {k: v for k, v in inherited.items() if k in ENV_ALLOWED}
+    env.update(dict.fromkeys(THREAD_VARS, "1"))
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
+    env.update(HOME=home, TMPDIR=os.path.join(home, "tmp"), MPLCONFIGDIR=os.path.join(home, ".matplotlib"),
+               IPYTHONDIR=os.path.join(home, ".ipython"))
+    env.setdefault("PYTHONHASHSEED", "0")
+    return env
 
 
 def limited_command(cmd: list[str]) -> list[str]:
@@ -134,9 +171,10 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_pre_start_kernel(self, **kw):
         kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
-        env = dict(kw.get("env") or os.environ)
-        env.update(dict.fromkeys(THREAD_VARS, "1"))
-        kw["env"] = env
+        # unsandboxed, the kernel's home and temp folder are its own too (bubblewrap sets /tmp/home itself)
+        home = os.path.join(self._private_dir, "home")
+        os.makedirs(os.path.join(home, "tmp"), exist_ok=True)
+        kw["env"] = kernel_env(kw.get("env") or os.environ, home)
         kernel_cmd = limited_command(kernel_cmd)
         if self.sandboxed:
             cwd = os.path.abspath(kw.get("cwd") or os.getcwd())

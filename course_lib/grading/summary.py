@@ -14,6 +14,7 @@ import csv
 from pathlib import Path
 
 from .pool import Outcome
+from .sandbox import UNISOLATED
 
 COLUMNS = ["student", "assignment", "score", "max_score", "seconds", "status", "review", "reasons"]
 
@@ -39,8 +40,10 @@ def write_csv(table: list[dict], path: Path) -> Path:
     return path
 
 
-def render(table: list[dict], width: int = 110) -> str:
-    lines = [f"{'student':24s} {'assignment':28s} {'score':>11s} {'time':>7s}  status    problems"]
+def render(table: list[dict], isolation: str = "", width: int = 110) -> str:
+    """The printed summary; an unisolated run (``isolation`` from :func:`.sandbox.check`) says so first and last."""
+    warning = [f"WARNING: graded {isolation}", ""] if isolation.startswith(UNISOLATED) else []
+    lines = [*warning, f"{'student':24s} {'assignment':28s} {'score':>11s} {'time':>7s}  status    problems"]
     for r in table:
         score = f"{r['score']:g} / {r['max_score']:g}"
         reasons = r["reasons"]
@@ -55,4 +58,6 @@ def render(table: list[dict], width: int = 110) -> str:
     review = [r for r in table if r["review"]]
     lines.append(f"flagged for manual review: {len(review)}" + (":" if review else ""))
     lines += [f"  {r['student']}/{r['assignment']}: {r['reasons']}" for r in review]
+    if warning:
+        lines += ["", warning[0]]
     return "\n".join(lines)

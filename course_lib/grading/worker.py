@@ -20,9 +20,29 @@ import time
 from pathlib import Path
 
 import nbformat
+from nbgrader.converters.base import BaseConverter
 
-from . import execute, intake
+from . import execute, files, intake
+from . import feedback as feedback_html
 from .gradebook import api_for
+
+
+def set_permissions_without_links(converter, assignment_id: str, student_id: str) -> None:
+    """nbgrader's ``BaseConverter.set_permissions``, except that a link is skipped, never followed.
+
+    nbgrader chmods every entry of the output folder with ``os.chmod``, which follows a link: a student's
+    link to ``solutions/`` or ``gradebook.db`` there would make that file read-only (or writable).
+    """
+    dest = os.path.normpath(converter._format_dest(assignment_id, student_id))
+    permissions = int(str(converter.permissions), 8)
+    for dirname, _, filenames in os.walk(dest, followlinks=False):
+        for filename in filenames:
+            path = os.path.join(dirname, filename)
+            if not os.path.islink(path):
+                os.chmod(path, permissions)
+
+
+BaseConverter.set_permissions = set_permissions_without_links  # every converter this worker runs
 
 
 def prepare(course: Path, workdir: Path) -> None:
@@ -62,10 +82,14 @@ class Worker:
         target.mkdir(parents=True)
         for name, nb in taken.notebooks.items():
             nbformat.write(nb, target / f"{name}.ipynb")
-        # the secret names the student's feedback in the exchange (`nbgrader release_feedback` needs it)
+        # the secret names the student's feedback in the exchange (`nbgrader release_feedback` needs it); like the
+        # notebooks, it is copied only from a plain file of its own, never through a link
         for extra in ("timestamp.txt", "submission_secret.txt"):
-            if (Path(folder) / extra).is_file():
-                shutil.copy(Path(folder) / extra, target / extra)
+            if os.path.lexists(Path(folder) / extra):
+                try:
+                    (target / extra).write_bytes(files.read_regular(Path(folder) / extra, 4096))
+                except files.NotRegular as error:
+                    reply["flags"].append(f"{error}: not copied")
         execute.RUN_LOG.clear()
         result = self.api.autograde(assignment, student, force=True, create=True)
         reply["problems"] = [p for run in execute.RUN_LOG for p in run["problems"]]
@@ -78,6 +102,11 @@ class Worker:
         if not feedback["success"]:
             reply["problems"].append("feedback could not be generated: "
                                      + feedback.get("error", "").strip().splitlines()[-1][-300:])
+        # released to the student: the graded notebooks' feedback and nothing else, with no script in it
+        kept = {f"{name}.html" for name in taken.notebooks} | {"timestamp.txt", "submission_secret.txt"}
+        for sub, keep in (("feedback", kept), ("autograded", {f"{name}.ipynb" for name in taken.notebooks} | kept)):
+            reply["problems"] += files.prune(self.workdir / sub / student / assignment, keep)
+        feedback_html.sanitise_folder(self.workdir / "feedback" / student / assignment)
         return {**reply, "status": "graded", "seconds": time.monotonic() - start}
 
 

@@ -14,18 +14,22 @@ numpy.isclose/allclose, torch.allclose before the tests); patches_helpers (rebin
 patches_during_test (patches numpy.isclose while a test runs); prints_hidden_tests (prints the test cell
 that calls it); imports_reference (calls course_lib.metrics); never_idle (the kernel stops reporting
 "idle"); damaged (deleted test cell, test cell turned into markdown, duplicated grade id, the literal
-hidden-test marker, 50 MB of outputs); edited_locked_cell; renamed_notebook; invalid_json; empty_file.
+hidden-test marker, 50 MB of outputs); edited_locked_cell; renamed_notebook; invalid_json; empty_file; and the
+attacks on other students and on confidentiality of ``torture_isolation`` (links, hard links, fifos, the instructor's
+environment, scripts in the feedback).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
+import torture_isolation as isolation
 from nbgrader_harness import cell_scores, hidden_test_lines, html_text, make_course, make_submission, solution_bodies
 
 from course_lib.grading import sandbox
@@ -170,6 +174,7 @@ EXPECTED = {
     "renamed_notebook": (FULL, [f"graded as {A}.ipynb (renamed notebook)"]),
     "invalid_json": (None, ["not valid JSON"]),
     "empty_file": (None, ["empty file"]),
+    **isolation.expected(FULL),
 }
 
 
@@ -179,7 +184,8 @@ def torture_class(folder: Path) -> Path:
     source = nbformat.read(course / "solutions" / A / f"{A}.ipynb", as_version=4)
     release = nbformat.read(course / "assignments" / A / f"{A}.ipynb", as_version=4)
     bodies = solution_bodies(source)
-    for student, nb in build(course, None, bodies, release).items():
+    cases = {**build(course, None, bodies, release), **isolation.notebooks(course, A, bodies, release)}
+    for student, nb in cases.items():
         target = course / "submitted" / student / A
         target.mkdir(parents=True)
         nbformat.write(nb, target / f"{A}.ipynb")
@@ -189,6 +195,7 @@ def torture_class(folder: Path) -> Path:
     for student, content in {"invalid_json": b'{"cells": [', "empty_file": b""}.items():
         (course / "submitted" / student / A).mkdir(parents=True)
         (course / "submitted" / student / A / f"{A}.ipynb").write_bytes(content)
+    isolation.place(course, A, cases["correct"])
     return course
 
 
@@ -197,9 +204,16 @@ def torture(tmp_path_factory):
     course = torture_class(tmp_path_factory.mktemp("torture"))
     source = nbformat.read(course / "solutions" / A / f"{A}.ipynb", as_version=4)
     victim_bytes = (course / "submitted" / "victim" / A / f"{A}.ipynb").read_bytes()
-    report = grade_class(course, jobs=2, timeout=TIMEOUT, time_limit=600, progress=False)
+    protected = isolation.protected(course)
+    saved = {k: os.environ.get(k) for k in isolation.SECRETS}
+    os.environ.update(isolation.SECRETS)  # the instructor's shell: none of it may reach a student
+    try:
+        report = grade_class(course, jobs=2, timeout=TIMEOUT, time_limit=600, progress=False)
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key) if value is None else os.environ.update({key: value})
     return {"course": course, "report": report, "source": source, "victim_bytes": victim_bytes,
-            "rows": {r["student"]: r for r in report.table}}
+            "protected": protected, "rows": {r["student"]: r for r in report.table}}
 
 
 def test_every_case_has_one_row_and_the_batch_completed(torture):
@@ -269,3 +283,51 @@ def test_forced_regrade_gives_identical_scores(torture):
     assert {s: cell_scores(course, A, A, s) for s in again} == before
     state = json.loads((course / ".grading" / "graded.json").read_text())
     assert f"correct/{A}" in state
+
+
+def _released(course: Path) -> dict[Path, bytes]:
+    """Every file the grader wrote for students and the formgrader: feedback/ and autograded/."""
+    return {p: p.read_bytes() for sub in ("feedback", "autograded") for p in (course / sub).rglob("*")
+            if p.is_file() and not p.is_symlink()}
+
+
+def test_only_the_graded_notebook_and_its_feedback_are_written(torture):
+    course = torture["course"]
+    for sub, allowed in (("feedback", {f"{A}.html"}), ("autograded", {f"{A}.ipynb"})):
+        for folder in sorted((course / sub).glob(f"*/{A}")):
+            names = {p.name for p in folder.iterdir()} - {"timestamp.txt", "submission_secret.txt"}
+            assert names <= allowed, f"{folder.relative_to(course)} holds {sorted(names - allowed)}"
+            assert not any(p.is_symlink() for p in folder.rglob("*")), f"a link in {folder.relative_to(course)}"
+
+
+@needs_sandbox
+def test_no_solution_gradebook_or_secret_byte_reaches_a_student(torture):
+    course = torture["course"]
+    secrets = [value.encode() for value in isolation.SECRETS.values()]
+    for path, data in _released(course).items():
+        where = path.relative_to(course)
+        assert b"SQLite format 3" not in data, f"{where} holds the gradebook"
+        assert b"BEGIN SOLUTION" not in data, f"{where} holds a solution notebook"
+        assert not [s for s in secrets if s in data], f"{where} holds the instructor's secret environment"
+    for path in (course / "feedback").rglob("*.html"):
+        text = html_text(path.read_text())
+        leaked = [line for line in hidden_test_lines(torture["source"]) if line in text]
+        assert not leaked, f"{path.relative_to(course)} shows hidden test code: {leaked[:3]}"
+
+
+def test_solutions_gradebook_and_course_files_keep_their_bytes_and_modes(torture):
+    now = isolation.protected(torture["course"])
+    changed = [path for path, (data, mode) in torture["protected"].items()
+               if now[path][1] != mode or (data is not None and now[path][0] != data)]
+    assert not changed, f"changed by grading: {changed}"
+
+
+def test_feedback_runs_no_script_and_stays_readable(torture):
+    course = torture["course"]
+    for path in sorted((course / "feedback").rglob("*.html")):
+        page = path.read_text()
+        assert not isolation.active_content(page), f"{path.relative_to(course)}: {isolation.active_content(page)}"
+    pages = {s: html_text((course / "feedback" / s / A / f"{A}.html").read_text())
+             for s in ("html_output", "html_markdown", "correct")}
+    assert isolation.VISIBLE[0] in pages["html_output"] and isolation.VISIBLE[1] in pages["html_markdown"]
+    assert "visible checks passed" in pages["correct"] or "precision" in pages["correct"]
