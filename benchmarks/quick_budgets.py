@@ -22,8 +22,8 @@ the longest budget and read at every shorter one (same seed: same batches, so a 
 longer one); the others (cosine schedule, a ramp over all steps) are trained once per budget.
 
 Run it on an otherwise idle machine: the time predictions are ratios of this script's own training times, which a
-busy machine makes noisy. The script exits 1 when a quick setting differs from what the rule gives, so the settings and this derivation
-cannot drift apart::
+busy machine makes noisy. The script exits 1 when a quick setting differs from what the rule gives, so the
+settings and this derivation cannot drift apart::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/quick_budgets.py             # all, about 25 min on one core
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/quick_budgets.py --only ch02b
