@@ -8,9 +8,10 @@
   remaining cell gets 1 s (it fails fast instead of waiting);
 * a **dead kernel** (``os._exit``, a segfault, the memory limit) fails the cell that killed it; a
   fresh kernel replays the earlier cells and grading goes on with the next cell;
-* the **integrity guard** (:mod:`.kernel_guard`): checking functions and test helpers restored
-  before each graded test cell and checked after it; a test cell during which they were patched
-  scores 0 with a ``GraderIntegrityError`` and the submission is flagged for review.
+* the **integrity guard** (:mod:`.kernel_guard`): checking functions, test helpers and the kernel's
+  execution hooks (input/AST transformers, trace and profile hooks, import hooks) restored before each
+  graded test cell and checked after it; a change found before the test flags the submission for review,
+  and a test cell during which they were changed scores 0 with a ``GraderIntegrityError``.
 
 What the student reads afterwards (hidden tests scrubbed, HTML sanitised) is :mod:`.feedback`'s.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -47,6 +49,28 @@ def _grade_meta(cell) -> dict:
 def is_test_cell(cell) -> bool:
     meta = _grade_meta(cell)
     return bool(meta.get("grade")) and not meta.get("solution")
+
+
+def is_locked_cell(cell) -> bool:
+    """A read-only cell of the course's that is neither an answer nor a test (imports, the training run)."""
+    meta = _grade_meta(cell)
+    return bool(meta.get("locked")) and not meta.get("solution") and not meta.get("grade")
+
+
+def explain_limits(cell, timeout: int | None) -> None:
+    """Add to ``cell``'s outputs which limit stopped it: a bare ``KeyboardInterrupt`` or ``MemoryError`` names none."""
+    names = {o.get("ename") for o in cell.get("outputs", []) if o.get("output_type") == "error"}
+    if timeout is not None:
+        cell.outputs.append(new_output("error", ename="CellTimeout", evalue=(
+            f"this cell was stopped after its time limit of {timeout} s (NBGRADER_TIMEOUT; once a cell of the "
+            "notebook has timed out, later cells get less): check for a loop that never ends or runs far longer "
+            "than the exercise needs"), traceback=[]))
+    if "MemoryError" in names:
+        limit = int(os.environ.get("GRADER_MEMORY_MB", "4096"))
+        cell.outputs.append(new_output("error", ename="MemoryLimit", evalue=(
+            f"this cell needed more than the memory limit of {limit} MB per notebook (GRADER_MEMORY_MB): check for "
+            "an array or tensor far larger than the data (a wrong shape, an outer product, a copy per step)"),
+            traceback=[]))
 
 
 def defined_names(source: str) -> list[str]:
@@ -102,6 +126,7 @@ class GuardedExecute(Execute):
         self._guard_ready = False
         self._crashed: set[int] = set()
         self._problems: list[str] = []
+        self._limits: dict[int, int] = {}  # id(cell) -> the time limit it ran into
         self._test_modules = sorted({m for cell in nb.cells if is_test_cell(cell)
                                      for m in imported_modules(cell.source)} - UNGUARDED_MODULES)
         # The kernel runs in a fresh, empty folder of its own, never where nbgrader writes the autograded notebook:
@@ -128,7 +153,9 @@ class GuardedExecute(Execute):
         timeout = super()._get_timeout(cell)
         if cell is None or timeout is None:
             return timeout
-        if self._timed_out:
+        # A locked cell (the course's own code, e.g. the graded training run) keeps its full time: shortening it
+        # after a student's loop timed out made its result depend on the machine's load.
+        if self._timed_out and not is_locked_cell(cell):
             timeout = min(timeout, self.timeout_after_timeout)
         left = self.budget - (monotonic() - self._started)
         return max(1, int(min(timeout, left)))
@@ -137,6 +164,7 @@ class GuardedExecute(Execute):
         if cell is not None:
             grade_id = _grade_meta(cell).get("grade_id", f"cell {cell.get('execution_count')}")
             self._problems.append(f"{grade_id}: timed out after {timeout} s")
+            self._limits[id(cell)] = timeout
         self._timed_out = True
         return await super()._async_handle_timeout(timeout, cell)
 
@@ -200,6 +228,7 @@ class GuardedExecute(Execute):
                 "the cell scores 0 and grading went on with a fresh kernel"), traceback=[]))
             self._restart_and_replay(index)
             return cell, resources
+        explain_limits(cell, self._limits.get(id(cell)))
         if not self.guard or not self._guard_ready:
             return cell, resources
         if test:

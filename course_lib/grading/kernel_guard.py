@@ -11,6 +11,14 @@ and the grader fails that cell and flags the submission for review.
 Locked cells that define names the tests use (helpers, ``np``) are snapshotted with
 ``keep(names)`` right after they run, and restored the same way.
 
+The kernel's **execution hooks** are kept and restored the same way, since they can change what a test
+cell *does* rather than what it compares: IPython's input transformers (cleanup, line, token, post) and AST
+transformers (a transformer that wraps every later cell in ``try/except`` makes a blank notebook pass),
+the shell's own run/transform/traceback methods, event callbacks the notebook registered, the trace and
+profile hooks (``sys.settrace``/``setprofile`` and ``threading``'s, which run code inside the tests), import
+hooks (``sys.meta_path``, ``sys.path_hooks``) and ``sys.modules`` entries that alias a course module to
+something else. Any change is reported, so the submission is flagged.
+
 This is a deterrent inside a process the student controls; what it cannot see (a patch made
 through ``gc`` or C), the static scan of :mod:`.intake` flags for manual review.
 """
@@ -53,6 +61,73 @@ def __grader_make_guard(test_modules):
             originals["torch.Tensor", attr] = value
 
     ipython = get_ipython()
+    import threading
+    manager = ipython.input_transformer_manager
+    hook_lists = {"input_transformers_cleanup": (manager, "cleanup_transforms"),
+                  "input_transformer_manager.line_transforms": (manager, "line_transforms"),
+                  "input_transformer_manager.token_transformers": (manager, "token_transformers"),
+                  "input_transformers_post": (ipython, "input_transformers_post"),
+                  "ast_transformers": (ipython, "ast_transformers"),
+                  "sys.meta_path": (sys, "meta_path"), "sys.path_hooks": (sys, "path_hooks")}
+    saved_lists = {key: (getattr(owner, attr), list(getattr(owner, attr))) for key, (owner, attr) in hook_lists.items()}
+    shell_attrs = ["run_cell", "run_cell_async", "run_ast_nodes", "run_code", "transform_cell", "transform_ast",
+                   "showtraceback", "_showtraceback", "showsyntaxerror", "input_transformer_manager", "compile",
+                   "should_run_async", "events", "ev", "user_expressions"]
+    missing = object()
+    saved_shell = {attr: vars(ipython).get(attr, missing) for attr in shell_attrs}
+    saved_class = {(cls, attr): vars(cls)[attr] for cls in type(ipython).__mro__ for attr in shell_attrs
+                   if attr in vars(cls)}
+    saved_events = {name: list(callbacks) for name, callbacks in ipython.events.callbacks.items()}
+    trace_hooks = {"sys.settrace": (sys.gettrace, sys.settrace), "sys.setprofile": (sys.getprofile, sys.setprofile),
+                   "threading.settrace": (lambda: getattr(threading, "_trace_hook", None), threading.settrace),
+                   "threading.setprofile": (lambda: getattr(threading, "_profile_hook", None), threading.setprofile)}
+    saved_trace = {name: get() for name, (get, _) in trace_hooks.items()}
+    course_root = __import__("os").path.dirname(importlib.import_module("course_lib").__file__)
+
+    def _from_notebook(callback):
+        return getattr(callback, "__module__", None) in (None, "__main__")
+
+    def hook_differences():
+        changed = []
+        for key, (owner, attr) in hook_lists.items():
+            original, items = saved_lists[key]
+            if getattr(owner, attr) is not original or list(original) != items:
+                changed.append(key)
+        changed += [f"shell.{a}" for a, value in saved_shell.items() if vars(ipython).get(a, missing) is not value]
+        changed += [f"{cls.__name__}.{a}" for (cls, a), value in saved_class.items() if vars(cls).get(a) is not value]
+        for name, callbacks in ipython.events.callbacks.items():
+            if any(_from_notebook(c) for c in callbacks if c not in saved_events.get(name, [])):
+                changed.append(f"events.{name}")
+        changed += [name for name, (get, _) in trace_hooks.items() if get() is not saved_trace[name]]
+        for name, module in list(sys.modules.items()):
+            if name.split(".")[0] == "course_lib" and module is not None and not str(
+                    getattr(module, "__file__", "") or "").startswith(course_root):
+                changed.append(f"sys.modules[{name!r}]")
+        return changed
+
+    def restore_hooks():
+        changed = hook_differences()
+        for key, (owner, attr) in hook_lists.items():
+            original, items = saved_lists[key]
+            original[:] = items
+            setattr(owner, attr, original)
+        for attr, value in saved_shell.items():
+            if value is missing:
+                vars(ipython).pop(attr, None)
+            else:
+                vars(ipython)[attr] = value
+        for (cls, attr), value in saved_class.items():
+            if vars(cls).get(attr) is not value:
+                setattr(cls, attr, value)
+        for name, callbacks in ipython.events.callbacks.items():
+            callbacks[:] = [c for c in callbacks if c in saved_events.get(name, []) or not _from_notebook(c)]
+        for name, (get, put) in trace_hooks.items():
+            if get() is not saved_trace[name]:
+                put(saved_trace[name])
+        for entry in changed:
+            if entry.startswith("sys.modules["):
+                sys.modules.pop(entry[len("sys.modules['"):-2], None)
+        return changed
 
     def _owner(module_name):
         if module_name == "torch.Tensor":
@@ -75,6 +150,7 @@ def __grader_make_guard(test_modules):
         return changed
 
     def restore():
+        hooks = restore_hooks()
         changed = differences()
         for module_name, attr in changed:
             if module_name == "sys.modules":
@@ -83,10 +159,10 @@ def __grader_make_guard(test_modules):
                 ipython.user_ns[attr] = names[attr]
             else:
                 setattr(_owner(module_name), attr, originals[module_name, attr])
-        return sorted({f"{m}.{a}" for m, a in changed})
+        return sorted({f"{m}.{a}" for m, a in changed} | set(hooks))
 
     def check():
-        return sorted({f"{m}.{a}" for m, a in differences()})
+        return sorted({f"{m}.{a}" for m, a in differences()} | set(hook_differences()))
 
     def keep(new_names):
         for name in new_names:

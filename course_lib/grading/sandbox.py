@@ -33,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import weakref
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
@@ -163,6 +164,8 @@ class SandboxedKernelManager(AsyncKernelManager):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._private_dir = tempfile.mkdtemp(prefix="grader-kernel-")
+        # removed when this manager goes away, whatever path its kernel took (a restart, a crash, a shutdown)
+        weakref.finalize(self, shutil.rmtree, self._private_dir, True)
         self.sandboxed = available()[0]
         if self.sandboxed:
             self.transport = "ipc"

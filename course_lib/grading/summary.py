@@ -22,8 +22,12 @@ COLUMNS = ["student", "assignment", "score", "max_score", "seconds", "status", "
 def rows(outcomes: list[Outcome], scores: dict, max_scores: dict) -> list[dict]:
     out = []
     for o in sorted(outcomes, key=lambda o: (o.student, o.assignment)):
-        score, maximum, _ = scores.get((o.student, o.assignment), (0.0, max_scores.get(o.assignment, 0.0), False))
+        score, maximum, manual = scores.get((o.student, o.assignment),
+                                            (0.0, max_scores.get(o.assignment, 0.0), False))
         reasons = ([o.reason] if o.reason else []) + o.problems + o.flags + o.notes
+        if manual and o.status in ("graded", "skipped"):
+            reasons.append("written answers are graded by hand: their points are not in the score until an "
+                           "instructor grades them (nbgrader formgrader)")
         out.append({"student": o.student, "assignment": o.assignment,
                     "score": round(score, 2) if o.status in ("graded", "skipped") else 0.0,
                     "max_score": maximum, "seconds": round(o.seconds, 1), "status": o.status,

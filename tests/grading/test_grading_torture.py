@@ -16,7 +16,7 @@ that calls it); imports_reference (calls course_lib.metrics); never_idle (the ke
 "idle"); damaged (deleted test cell, test cell turned into markdown, duplicated grade id, the literal
 hidden-test marker, 50 MB of outputs); edited_locked_cell; renamed_notebook; invalid_json; empty_file; and the
 attacks on other students and on confidentiality of ``torture_isolation`` (links, hard links, fifos, the instructor's
-environment, scripts in the feedback).
+environment, scripts in the feedback) and of ``torture_hooks`` (input and AST transformers).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import torture_hooks as hooks
 import torture_isolation as isolation
 from nbgrader_harness import cell_scores, hidden_test_lines, html_text, make_course, make_submission, solution_bodies
 
@@ -175,6 +176,7 @@ EXPECTED = {
     "invalid_json": (None, ["not valid JSON"]),
     "empty_file": (None, ["empty file"]),
     **isolation.expected(FULL),
+    **hooks.expected(ZERO),
 }
 
 
@@ -184,7 +186,8 @@ def torture_class(folder: Path) -> Path:
     source = nbformat.read(course / "solutions" / A / f"{A}.ipynb", as_version=4)
     release = nbformat.read(course / "assignments" / A / f"{A}.ipynb", as_version=4)
     bodies = solution_bodies(source)
-    cases = {**build(course, None, bodies, release), **isolation.notebooks(course, A, bodies, release)}
+    cases = {**build(course, None, bodies, release), **isolation.notebooks(course, A, bodies, release),
+             **hooks.notebooks(bodies, {**bodies, **WRONG}, release)}
     for student, nb in cases.items():
         target = course / "submitted" / student / A
         target.mkdir(parents=True)

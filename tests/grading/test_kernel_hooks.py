@@ -1,0 +1,69 @@
+"""The integrity guard's execution hooks in a real IPython shell, without grading (fast).
+
+The torture suite grades the same attacks in sandboxed kernels (``torture_hooks.py``); here each hook the guard
+keeps is changed once and must be reported and put back, and a clean shell, after the imports the course's test
+cells use, must report nothing (a false report would flag honest students).
+"""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from course_lib.grading import kernel_guard
+from course_lib.grading.execute import explain_limits, is_locked_cell
+
+ATTACKS = {
+    "input_transformers_post": "shell.input_transformers_post.append(lambda lines: ['pass\\n'])",
+    "input_transformers_cleanup": "shell.input_transformers_cleanup.insert(0, lambda lines: ['pass\\n'])",
+    "ast_transformers": "import ast\nshell.ast_transformers.append(ast.NodeTransformer())",
+    "sys.settrace": "import sys\nsys.settrace(lambda *a: None)",
+    "threading.setprofile": "import threading\nthreading.setprofile(lambda *a: None)",
+    "sys.meta_path": "import sys\nclass Finder:\n    def find_spec(self, *a):\n        return None\n"
+                     "sys.meta_path.insert(0, Finder())",
+    "shell.showtraceback": "shell.showtraceback = lambda *a, **k: None",
+    "events.post_run_cell": "shell.events.register('post_run_cell', lambda result: None)",
+    "sys.modules['course_lib.metrics']": "import sys, types\nsys.modules['course_lib.metrics'] = types.ModuleType('x')",
+}
+
+
+@pytest.fixture
+def shell():
+    shell = InteractiveShell.instance()
+    assert shell.run_cell(kernel_guard.SETUP.replace("__GRADER_TEST_MODULES__", "[]")).success
+    assert shell.run_cell("import numpy, torch, scipy, sklearn.metrics, matplotlib.pyplot, course_lib.metrics\n"
+                          "from course_lib.tools.guard import assert_own_work\n"
+                          "assert_own_work(abs, -1, forbidden=('course_lib.metrics',))").success
+    assert shell.ev(kernel_guard.CHECK) == [], "a clean shell must report nothing"
+    yield shell
+    shell.ev(kernel_guard.RESTORE)
+    shell.user_ns.pop("__grader_guard", None)
+
+
+@pytest.mark.parametrize("hook", list(ATTACKS))
+def test_a_changed_hook_is_reported_and_restored(shell, hook):
+    assert shell.run_cell("shell = get_ipython()\n" + ATTACKS[hook]).success
+    assert hook in shell.ev(kernel_guard.CHECK)
+    assert hook in shell.ev(kernel_guard.RESTORE)
+    assert shell.ev(kernel_guard.CHECK) == []
+    assert not shell.run_cell("assert False, 'a failing test still fails'").success
+
+
+def _cell(locked=False, grade=False, solution=False):
+    cell = nbformat.v4.new_code_cell("x = 1")
+    cell.metadata["nbgrader"] = {"locked": locked, "grade": grade, "solution": solution, "grade_id": "c"}
+    return cell
+
+
+def test_only_the_course_s_locked_cells_keep_their_full_time():
+    assert is_locked_cell(_cell(locked=True))
+    assert not is_locked_cell(_cell(locked=True, grade=True)) and not is_locked_cell(_cell(solution=True))
+
+
+def test_a_stopped_cell_names_the_limit_it_ran_into():
+    cell = _cell(solution=True)
+    cell.outputs = [nbformat.v4.new_output("error", ename="MemoryError", evalue="", traceback=[])]
+    explain_limits(cell, timeout=15)
+    text = " ".join(o["evalue"] for o in cell.outputs)
+    assert "time limit of 15 s" in text and "NBGRADER_TIMEOUT" in text and "GRADER_MEMORY_MB" in text
