@@ -138,9 +138,10 @@ class ImagePool:
     """A history of generated images (Shrivastava et al. 2017), as in the CycleGAN reference code.
 
     ``query(images)`` returns a batch of the same shape. While the pool holds fewer than ``size`` images, each
-    image is stored and returned as it is. Once it is full, each image is, with probability 1/2, returned as it is;
-    otherwise it replaces a random stored image and the stored one is returned instead. Images are stored
-    detached: the pool never carries a generator's graph.
+    image is stored and returned as it is. Once it is full, a number u is drawn uniformly in [0, 1) for each image:
+    if u < 1/2, a random slot is drawn, the image stored there is returned and the new image takes its place;
+    otherwise the new image is returned as it is and nothing is stored. Images are stored detached: the pool never
+    carries a generator's graph.
 
     Parameters
     ----------
