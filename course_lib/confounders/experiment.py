@@ -86,8 +86,8 @@ class SweepSettings:
     # (the penalties differ in scale by orders of magnitude); each grid was widened, one decade at a time, until the
     # mean val_kept AUROC peaked inside it (an earlier two-point grid put RRR and GradMask at its top, 1000, and
     # gradient reversal and ActDiff at its bottom). On RRR and GradMask the val_kept curve is flat to about 0.01
-    # below 1e4: the choice among those candidates is a coin toss that hardly moves a test AUROC (it does move
-    # GradMask's accuracy at 0.5, a calibration effect the notebook shows).
+    # below 1e4: the choice among those candidates is a coin toss on validation (it does move GradMask's accuracy
+    # at 0.5, a calibration effect the notebook shows).
     grids: tuple[tuple[str, tuple[float, ...]], ...] = (
         ("subspace", (8.0, 32.0, 128.0)),  # subspace dimension d (at most the ~200 training images of a site)
         ("grl", (0.1, 0.3, 1.0)),  # lambda_max of the ramp; Ganin & Lempitsky used 1
@@ -298,7 +298,7 @@ class DecoySettings:
     epochs: int = 30  # both models' training accuracy has levelled off
     batch_size: int = 64
     lr: float = 1e-3  # Adam, as Ross et al.
-    hidden: int = 50  # Ross et al.'s MLP: two hidden layers of 50
+    hidden: int = 50  # two hidden layers of 50 each (Ross et al.'s MLP has 50 and 30)
     seeds: tuple[int, ...] = (0, 1, 2)
     threads: int = 1
     split_seeds: tuple[int, ...] = field(default=(0,))  # one fixed split; seeds vary the weights and batches
