@@ -2,7 +2,8 @@
 
 Decoy MNIST puts a grey swatch in a random corner of every image. In the training set its shade encodes the class
 (``255 − 25 y``); in the test set the shade is random. A network can read the class off the swatch and ignore the
-digit; Ross et al. report 0.52 test accuracy for a plain MLP and 0.96 with the RRR loss and the swatches annotated.
+digit; Ross et al. report 55 % decoy-free test accuracy for a plain MLP on Decoy MNIST (96 % on plain MNIST), and
+accuracy close to plain MNIST's with the RRR loss and the swatches annotated.
 
 Here, with scikit-learn's 1,797 digits (8x8 pixels, values 0..16, no download):
 

@@ -57,7 +57,9 @@ class SmallCNN(nn.Module):
 
 
 class MLP(nn.Module):
-    """Ross et al.'s decoy-MNIST model: flatten, two hidden layers, logits. (B, ...) -> (B, n_classes).
+    """A decoy-MNIST model after Ross et al.: flatten, two hidden layers, logits. (B, ...) -> (B, n_classes).
+
+    Both hidden layers have ``hidden`` units; Ross et al.'s MLP has 50 and 30 (``layers=(50, 30)`` in their code).
 
     Parameters
     ----------
@@ -65,7 +67,7 @@ class MLP(nn.Module):
         Number of input values per example (pixels of the flattened image).
     n_classes : int
     hidden : int
-        Units per hidden layer (the paper used 50).
+        Units of each hidden layer (the paper's first layer has 50).
     """
 
     def __init__(self, in_features: int, n_classes: int = 10, hidden: int = 50):
