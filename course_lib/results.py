@@ -3,7 +3,8 @@
 A notebook calls :func:`record` for each key number. When the notebook runs under
 ``make course`` the runner sets ``COURSE_RESULTS`` to a JSON-lines file and every
 record is appended there; the runner then writes ``build/results.json`` and
-``build/results.md``. Run by hand, :func:`record` just prints the record.
+``build/results.md``. Run by hand, :func:`record` just prints the record. :func:`mean_sd` is the one seed
+summary every chapter uses.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import math
 import os
 import re
 from dataclasses import asdict, dataclass
+
+import numpy as np
 
 from course_lib import config
 
@@ -89,3 +92,36 @@ def to_markdown(results: list[dict]) -> str:
             f"| {r['note']} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def mean_sd(values) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1) of per-seed values; the sd is NaN for a single value.
+
+    One value has no spread to estimate: NaN says so, where 0.0 would claim a run without noise (pandas and numpy
+    agree: ``Series.std()`` and ``np.std(ddof=1)`` of one value are NaN).
+
+    Parameters
+    ----------
+    values : (n,) sequence of float
+        One value per seed, ``n >= 1``.
+
+    Returns
+    -------
+    (mean, sd) : tuple of float
+
+    Raises
+    ------
+    ValueError
+        If ``values`` is empty or not 1-D.
+
+    Examples
+    --------
+    >>> mean_sd([1.0, 2.0, 3.0])
+    (2.0, 1.0)
+    >>> mean_sd([4.0])
+    (4.0, nan)
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 1 or v.size == 0:
+        raise ValueError(f"`values` must be a non-empty 1-D sequence (one value per seed), got shape {v.shape}")
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else math.nan

@@ -28,6 +28,7 @@ from course_lib.chest_xray.experiment import (
     run_fusion_experiment,
     settings,
 )
+from course_lib.results import mean_sd
 
 __all__ = ["FUSIONS", "REGIMES", "run_comparison", "mean_sd", "auroc_summary", "gain_summary", "robustness_summary"]
 
@@ -86,14 +87,6 @@ def run_comparison(s: FusionSettings | None = None, *, seeds: Sequence[int] | No
     return out
 
 
-def mean_sd(values) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1; 0 for a single value) of a 1-D sequence."""
-    v = np.asarray(values, dtype=np.float64)
-    if v.ndim != 1 or v.size == 0:
-        raise ValueError(f"`values` must be a non-empty 1-D sequence, got shape {v.shape}")
-    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
-
-
 def auroc_summary(runs: list[dict]) -> pd.DataFrame:
     """Models x ``mean``/``sd``/``seed <k>``: the mean test AUROC over findings, per seed and pooled."""
     names = list(runs[0]["models"])
@@ -137,7 +130,7 @@ def gain_summary(runs: list[dict], *, fusion: str | None = None, n_resamples: in
     for key, diffs in per_seed.items():
         estimates = np.array([[d[label].estimate for label in labels] for d in diffs])  # (seeds, L)
         table[f"{key}_mean"] = estimates.mean(axis=0)
-        table[f"{key}_sd"] = estimates.std(axis=0, ddof=1) if len(diffs) > 1 else np.zeros(len(labels))
+        table[f"{key}_sd"] = estimates.std(axis=0, ddof=1) if len(diffs) > 1 else np.full(len(labels), np.nan)
         table[f"{key}_ci_low_min"] = np.array([[d[label].low for label in labels] for d in diffs]).min(axis=0)
     return pd.DataFrame(table, index=labels)
 
@@ -156,7 +149,7 @@ def robustness_summary(comparison: dict) -> pd.DataFrame:
         tables = [robustness_table(r, digits=12) for r in comparison[regime]]
         stacked = np.stack([t.to_numpy(float) for t in tables])  # (seeds, models, columns)
         mean = pd.DataFrame(stacked.mean(axis=0), index=tables[0].index, columns=tables[0].columns)
-        sd = pd.DataFrame(stacked.std(axis=0, ddof=1) if len(tables) > 1 else 0 * stacked[0],
+        sd = pd.DataFrame(stacked.std(axis=0, ddof=1) if len(tables) > 1 else np.nan * stacked[0],
                           index=tables[0].index, columns=tables[0].columns)
         frames[regime] = pd.concat([mean.add_suffix("_mean"), sd.add_suffix("_sd")], axis=1)
     return pd.concat(frames, names=["regime", "model"])

@@ -36,6 +36,7 @@ from course_lib.histology.synthetic_instances import InstanceConfig, make_instan
 from course_lib.histology.unet import UNet
 from course_lib.metrics import dice, dice_evaluator, soft_dice_loss
 from course_lib.metrics.boundary import boundary_f1
+from course_lib.results import mean_sd
 from course_lib.training import fit, predict
 
 __all__ = ["NucleiSettings", "QUICK", "FULL", "settings", "compare_skip_connections", "compare_edge_prediction",
@@ -72,9 +73,9 @@ def settings() -> NucleiSettings:
 
 
 def seed_summary(results: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, tuple[float, float]]]:
-    """``{method: {metric: [per seed]}}`` -> ``{method: {metric: (mean, sample sd)}}`` (sd 0 for one seed)."""
-    return {method: {metric: (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0)
-                     for metric, v in scores.items()} for method, scores in results.items()}
+    """``{method: {metric: [per seed]}}`` -> ``{method: {metric: (mean, sample sd)}}`` (:func:`mean_sd`: sd NaN
+    for one seed)."""
+    return {method: {metric: mean_sd(v) for metric, v in scores.items()} for method, scores in results.items()}
 
 
 def _nuclei_splits(s: NucleiSettings, seed: int):

@@ -12,19 +12,11 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from course_lib.results import record
+from course_lib.results import mean_sd, record
 
 __all__ = ["mean_sd", "summary_table", "seed_bars", "record_seeds", "record_paired_difference"]
 
 _COLOURS = ["tab:gray", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
-
-
-def mean_sd(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1; 0.0 for a single value) of per-seed values."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim != 1 or len(values) == 0:
-        raise ValueError(f"`values` must be a non-empty 1-D sequence (one value per seed), got shape {values.shape}")
-    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
 def _check(results: dict, metrics: Sequence[str]) -> None:

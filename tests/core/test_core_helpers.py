@@ -117,3 +117,24 @@ def test_grade_all_explains_missing_course_or_submissions(tmp_path, capsys):
     (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")
     assert grade_all.main(["--course-dir", str(tmp_path)]) == 1
     assert "no submissions in" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("values, mean, sd", [([1.0, 2.0, 3.0], 2.0, 1.0), ((0.5, 0.5), 0.5, 0.0),
+                                              (np.array([2.0, 4.0]), 3.0, np.sqrt(2.0))])
+def test_mean_sd_is_numpys_sample_sd(values, mean, sd):
+    assert results.mean_sd(values) == pytest.approx((mean, sd))
+    assert results.mean_sd(values)[1] == pytest.approx(float(np.std(values, ddof=1)))  # the oracle: numpy
+
+
+def test_mean_sd_of_one_seed_has_no_spread_and_bad_input_is_named():
+    mean, sd = results.mean_sd([4.0])
+    assert mean == 4.0 and np.isnan(sd)  # one seed estimates no spread: NaN, not a reassuring 0
+    for bad in ([], [[1.0, 2.0]]):
+        with pytest.raises(ValueError, match="`values` must be a non-empty 1-D"):
+            results.mean_sd(bad)
+
+
+def test_one_seed_summary_for_every_chapter():
+    from course_lib.chest_xray import comparison
+    from course_lib.histology import viz as histology_viz
+    assert comparison.mean_sd is results.mean_sd and histology_viz.mean_sd is results.mean_sd

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -104,7 +105,7 @@ def test_balancing_comparison_reports_both_recalls_per_seed():
 
 def test_seed_helpers_report_mean_and_sample_sd(tmp_path, monkeypatch):
     assert mean_sd([1.0, 2.0, 3.0]) == (2.0, 1.0)
-    assert mean_sd([0.5]) == (0.5, 0.0)
+    assert mean_sd([0.5])[0] == 0.5 and math.isnan(mean_sd([0.5])[1])  # no spread from one seed
     with pytest.raises(ValueError, match="seed"):
         mean_sd([])
     results = {"a": {"dice": [0.5, 0.7]}, "b": {"dice": [0.1, 0.1]}}
