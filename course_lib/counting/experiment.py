@@ -68,7 +68,8 @@ from course_lib.counting.synthetic_nuclei import CLASSES, NucleiConfig, nuclei_d
 from course_lib.counting.training import predict_outputs, train_density_model
 from course_lib.counting.training_data import Lighting, image_tensor
 
-__all__ = ["CountingSettings", "QUICK", "FULL", "run_counting_experiment", "run_counting_seeds", "seed_summary",
+__all__ = ["CountingSettings", "QUICK", "FULL", "settings", "multiclass_settings", "run_counting_experiment",
+           "run_counting_seeds", "seed_summary",
            "MultiClassSettings", "MULTICLASS_QUICK", "MULTICLASS_FULL", "run_multiclass_experiment", "TEST_CONDITIONS",
            "METHODS"]
 
@@ -110,6 +111,11 @@ QUICK = CountingSettings()
 # the paper's recipe on a GPU: more data and epochs, and Count-ception with Cohen et al.'s 32 px window
 FULL = CountingSettings(n_train=480, n_val=96, n_test=200, width=16, crop=128, epochs=60, batch_size=16,
                         countception=True, window=32)
+
+
+def settings() -> CountingSettings:
+    """``QUICK`` or ``FULL`` by the course mode, as every chapter's ``settings()``."""
+    return config.pick(QUICK, FULL)
 
 
 def _seed(seed: int, role: int, k: int) -> int:
@@ -173,7 +179,7 @@ def run_counting_experiment(settings: CountingSettings | None = None, *, seed: i
         ``models`` and ``histories`` by method; ``threshold`` (peak threshold chosen on validation);
         ``classic_params`` (the pair chosen for ``classic_tuned`` and its tuning grid); ``seconds`` by method.
     """
-    settings = settings or config.pick(QUICK, FULL)
+    settings = settings or config.pick(QUICK, FULL)  # the parameter shadows settings()
     device = device or config.device()
     train_images, train_dots = _training_distribution(settings.n_train, settings, seed, role=0)
     val_images, val_dots = _training_distribution(settings.n_val, settings, seed, role=1)
@@ -261,7 +267,7 @@ def run_counting_seeds(settings: CountingSettings | None = None, *, device=None,
         ``runs``: the result of every seed (in ``settings.seeds`` order); ``summary``: mean and sd over the seeds;
         ``seconds``: wall time of all seeds together.
     """
-    settings = settings or config.pick(QUICK, FULL)
+    settings = settings or config.pick(QUICK, FULL)  # the parameter shadows settings()
     start = time.perf_counter()
     runs = [run_counting_experiment(settings, seed=seed, device=device, progress=progress) for seed in settings.seeds]
     return {"runs": runs, "summary": seed_summary([r["table"] for r in runs]), "seconds": time.perf_counter() - start}
@@ -290,6 +296,11 @@ class MultiClassSettings:
 MULTICLASS_QUICK = MultiClassSettings()
 MULTICLASS_FULL = MultiClassSettings(n_train=480, n_val=96, n_test=200, width=16, crop=128, epochs=60,
                                      batch_size=16)
+
+
+def multiclass_settings() -> MultiClassSettings:
+    """``MULTICLASS_QUICK`` or ``MULTICLASS_FULL`` by the course mode."""
+    return config.pick(MULTICLASS_QUICK, MULTICLASS_FULL)
 
 
 def run_multiclass_experiment(settings: MultiClassSettings | None = None, *, seed: int = 0, device=None,

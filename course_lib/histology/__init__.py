@@ -16,7 +16,14 @@ Models and methods (the metrics, Dice and the soft Dice loss are in the core: :m
     :mod:`~course_lib.histology.unet`             U-Net, with or without skip connections
     :mod:`~course_lib.histology.edges`            background / interior / border targets, instances from them
     :mod:`~course_lib.histology.cased`            CASED curriculum adaptive patch sampling
-    :mod:`~course_lib.histology.experiments`      the chapter's comparisons, one call each
+
+Experiments (each notebook's comparison over seeds, one call each) and their bookkeeping:
+
+    :mod:`~course_lib.histology.balancing_experiment`  ch02a: shuffled vs class-balanced batches
+    :mod:`~course_lib.histology.loss_experiment`       ch02b: BCE vs soft Dice vs both, choices on validation
+    :mod:`~course_lib.histology.experiments`           ch02c: skip connections, edges, instance separation
+    :mod:`~course_lib.histology.sampling_experiment`   ch02c: uniform vs balanced vs CASED patch sampling
+    :mod:`~course_lib.histology.viz`                   mean ± sd tables, bars with the seeds, records
 """
 
 from course_lib.histology.unet import UNet

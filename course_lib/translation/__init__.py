@@ -10,6 +10,7 @@
     :mod:`~course_lib.translation.bias`             erased / hallucinated shares (by a referee or against the
                                                     true T1 and mask), intensity error in the tumour
     :mod:`~course_lib.translation.experiment`       the bias sweep over the target domain's tumour share
+    :mod:`~course_lib.translation.figures`          the chapter's figures: contrasts, live samples, bias curves
 
 The lecture in four lines::
 

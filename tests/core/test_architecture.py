@@ -4,7 +4,10 @@ Walks every import in ``course_lib`` (and in what students and users run: notebo
 data scripts) and fails on
 - an upward import: a core module importing a chapter package;
 - a private name (``_name``) imported from another package — chapters meet only through public names;
-- a module over 400 lines (one idea per module) unless it is listed here with its reason.
+- a module over 400 lines (one idea per module) unless it is listed here with its reason;
+- a chapter importing another chapter, or the tools, unless the pair is listed here with its reason (a chapter
+  builds on an earlier one's public model or reader, never on its experiments);
+- a chapter package whose index (its ``__init__`` docstring) leaves one of its modules out.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ CORE = {"config", "training", "results", "viz", "metrics", "data", "_meta", "__i
 CHAPTERS = {"chest_xray": 1, "histology": 2, "counting": 3, "translation": 4, "confounders": 5}
 TOOLS = {"tools", "grading"}  # command-line tools; the grader (its own optional dependencies)
 LONG_MODULES_WITH_A_REASON: dict[str, str] = {}
+CHAPTER_IMPORTS_WITH_A_REASON = {  # (importer, imported module): why a later chapter reuses an earlier one's
+    ("counting", "course_lib.histology.unet"): "the density net is chapter 2's U-Net with a density head",
+    ("confounders", "course_lib.chest_xray.images"): "full mode's site mix reads radiographs as chapter 1 does",
+}
 
 
 def package_of(module: str) -> str:
@@ -92,6 +99,49 @@ def test_core_never_imports_a_chapter_and_no_private_name_crosses_a_package(path
                 or module == "course_lib._meta", f"private module across packages: {where}"
             private = [n for n in names if n.startswith("_")]
             assert not private, f"private names across packages: {where} {private}"
+
+
+@pytest.mark.parametrize("path", LIB_FILES, ids=lambda p: str(p.relative_to(LIB)))
+def test_chapters_import_each_other_only_where_a_reason_is_stated(path):
+    own_package = package_of(module_name(path))
+    if own_package not in CHAPTERS:
+        return
+    for module, _, line in imports_of(path.read_text(), str(path), module_name(path)):
+        target = package_of(module)
+        if target in TOOLS:
+            pytest.fail(f"{path.relative_to(ROOT)}:{line} imports the tools ({module}): chapters never depend on them")
+        if target in CHAPTERS and target != own_package:
+            assert (own_package, module) in CHAPTER_IMPORTS_WITH_A_REASON, (
+                f"{path.relative_to(ROOT)}:{line} imports {module}: a chapter imports another only where "
+                f"CHAPTER_IMPORTS_WITH_A_REASON says why")
+
+
+def test_every_stated_chapter_import_is_still_used():
+    used = {(package_of(module_name(p)), m) for p in LIB_FILES
+            for m, _, _ in imports_of(p.read_text(), str(p), module_name(p))}
+    stale = set(CHAPTER_IMPORTS_WITH_A_REASON) - used
+    assert not stale, f"CHAPTER_IMPORTS_WITH_A_REASON lists imports no module makes: {sorted(stale)}"
+
+
+@pytest.mark.parametrize("chapter", sorted(CHAPTERS))
+def test_each_chapter_index_lists_all_its_modules(chapter):
+    index = (LIB / chapter / "__init__.py").read_text()
+    modules = sorted(p.stem for p in (LIB / chapter).glob("*.py") if p.stem != "__init__")
+    missing = [m for m in modules if f"course_lib.{chapter}.{m}`" not in index and f"`~.{m}`" not in index]
+    assert not missing, f"course_lib/{chapter}/__init__.py does not list {missing} in its index of modules"
+
+
+EXPERIMENT_MODULES = sorted(p for p in LIB_FILES if p.parent.name in CHAPTERS and "QUICK = " in p.read_text())
+
+
+@pytest.mark.parametrize("path", EXPERIMENT_MODULES, ids=lambda p: str(p.relative_to(LIB)))
+def test_every_module_with_quick_settings_has_a_settings_accessor(path):
+    # notebooks ask settings() for the mode's preset, never pick QUICK or FULL themselves
+    assert "\ndef settings()" in path.read_text(), f"{path.relative_to(ROOT)} defines QUICK but no settings()"
+
+
+def test_the_settings_rule_sees_every_chapter():
+    assert {p.parent.name for p in EXPERIMENT_MODULES} == set(CHAPTERS)
 
 
 @pytest.mark.parametrize("path", USER_FILES, ids=lambda p: str(p.relative_to(ROOT)))
