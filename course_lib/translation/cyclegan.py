@@ -180,7 +180,8 @@ def train_cyclegan(source: np.ndarray, target: np.ndarray, cfg: TranslatorConfig
 
 
 def train_paired(source: np.ndarray, target: np.ndarray, cfg: TranslatorConfig = TranslatorConfig(), *,
-                 seed: int = 0, progress: bool = False) -> tuple[ResnetGenerator, list[float]]:
+                 seed: int = 0, callback: Callable[[int, ResnetGenerator, float], None] | None = None,
+                 progress: bool = False) -> tuple[ResnetGenerator, list[float]]:
     """Train the F -> T generator on registered pairs with ``|G(f) - t|_1`` (+ an optional LSGAN term).
 
     Parameters
@@ -191,6 +192,10 @@ def train_paired(source: np.ndarray, target: np.ndarray, cfg: TranslatorConfig =
         ``adversarial_weight > 0`` adds ``weight * L_GAN`` with a PatchGAN judging (source, output) pairs... here
         the output alone, as in CycleGAN's discriminator.
     seed : int
+    callback : callable, optional
+        ``callback(step, generator, l1)`` after every step (e.g. to score a validation set every 50 steps).
+    progress : bool
+        Show a tqdm bar.
 
     Returns
     -------
@@ -211,7 +216,7 @@ def train_paired(source: np.ndarray, target: np.ndarray, cfg: TranslatorConfig =
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     history = []
     g.train()
-    for _ in tqdm(range(cfg.steps), desc="paired L1", disable=not progress, leave=False):
+    for step in tqdm(range(cfg.steps), desc="paired L1", disable=not progress, leave=False):
         rows = torch.randint(len(f_all), (cfg.batch_size,), generator=generator)
         real_f, real_t = f_all[rows].to(device), t_all[rows].to(device)
         opt_g.zero_grad()
@@ -229,6 +234,8 @@ def train_paired(source: np.ndarray, target: np.ndarray, cfg: TranslatorConfig =
             lsgan_discriminator_loss(d(real_t), d(fake_t.detach())).backward()
             opt_d.step()
         history.append(l1.item())
+        if callback is not None:
+            callback(step, g, history[-1])
     return g.eval(), history
 
 

@@ -49,7 +49,7 @@ from course_lib.translation.cyclegan import TranslatorConfig, train_cyclegan, tr
 from course_lib.translation.synthetic_brain import BrainConfig, BrainSlices, brain_slices
 
 __all__ = ["BiasSweepSettings", "QUICK", "FULL", "settings", "SweepResult", "BiasSweep", "run_bias_sweep",
-           "summarise", "draw_with_fraction"]
+           "summarise", "draw_with_fraction", "synthetic_pools"]
 
 
 @dataclass(frozen=True)
@@ -138,12 +138,16 @@ def draw_with_fraction(pool: BrainSlices, n: int, fraction: float, rng: np.rando
     return pool.subset(rows)
 
 
-def _synthetic_pools(s: BiasSweepSettings) -> dict[str, BrainSlices]:
-    """Disjoint subjects per role (distinct seeds), each a 50 % tumour pool large enough to draw any fraction."""
+def synthetic_pools(s: BiasSweepSettings, roles: tuple[str, ...] | None = None) -> dict[str, BrainSlices]:
+    """Disjoint subjects per role (distinct seeds), each a 50 % tumour pool large enough to draw any fraction.
+    ``roles``: only these (the same slices as in the full set; e.g. without "test" for a choice on validation)."""
     brain = dataclasses.replace(s.brain, size=s.image_size)
     sizes = {"classifier_train": s.n_classifier_train, "classifier_val": s.n_classifier_val, "test": s.n_test,
              "source": 2 * s.n_source, "target": 2 * s.n_target, "val": s.n_val}
-    return {role: brain_slices(n, 0.5, config=brain, seed=10_000 + k) for k, (role, n) in enumerate(sizes.items())}
+    if roles is not None and not set(roles) <= set(sizes):
+        raise ValueError(f"unknown roles {sorted(set(roles) - set(sizes))}; known: {list(sizes)}")
+    return {role: brain_slices(n, 0.5, config=brain, seed=10_000 + k) for k, (role, n) in enumerate(sizes.items())
+            if roles is None or role in roles}
 
 
 def _pools_from_real(slices: BrainSlices, s: BiasSweepSettings, seed: int = 0) -> dict[str, BrainSlices]:
@@ -176,7 +180,7 @@ class BiasSweep:
 
     def __init__(self, s: BiasSweepSettings | None = None, *, real: BrainSlices | None = None):
         self.settings = s = s or settings()
-        self.pools = _synthetic_pools(s) if real is None else _pools_from_real(real, s)
+        self.pools = synthetic_pools(s) if real is None else _pools_from_real(real, s)
         ctrain, cval, self.test = self.pools["classifier_train"], self.pools["classifier_val"], self.pools["test"]
         val = self.pools["val"]
         self.thresholds = fit_truth_thresholds(val.t1, val.mask)  # validation subjects only, before any translation

@@ -112,3 +112,27 @@ def test_paired_translator_refuses_unpaired_shapes():
         train_paired(np.zeros((4, 8, 8)), np.zeros((3, 8, 8)), TINY)
     with pytest.raises(ValueError, match=r"`images` must be \(N, H, W\), got shape \(8, 8\)"):
         translate(CycleGAN(TINY).g, np.zeros((8, 8)))
+
+
+@pytest.mark.parametrize("method", ["paired", "cyclegan"])
+def test_a_checkpoint_read_by_the_callback_is_the_shorter_run(one_thread, method):
+    # benchmarks/translation_budget.py reads every budget from one long run: translating inside the callback must
+    # not change the training, and step k of a long run must be the k-step translator
+    data = brain_slices(8, 0.5, seed=2)
+    cfg = TranslatorConfig(width=2, n_blocks=1, d_width=2, steps=4, batch_size=2, pool_size=2)
+    short = TranslatorConfig(**{**cfg.__dict__, "steps": 2})
+    seen = {}
+
+    def read(step, generator):
+        seen[step + 1] = translate(generator, data.flair)
+
+    if method == "paired":
+        long_history = train_paired(data.flair, data.t1, cfg, seed=3, callback=lambda k, g, _: read(k, g))[1]
+        generator, history = train_paired(data.flair, data.t1, short, seed=3)
+    else:
+        long_history = train_cyclegan(data.flair, data.t1, cfg, seed=3, callback=lambda k, m, _: read(k, m.g))[1]
+        model, history = train_cyclegan(data.flair, data.t1, short, seed=3)
+        generator = model.g
+    assert sorted(seen) == [1, 2, 3, 4], "the callback runs after every step"
+    assert long_history[:2] == history
+    np.testing.assert_array_equal(seen[2], translate(generator, data.flair))

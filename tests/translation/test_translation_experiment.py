@@ -45,12 +45,23 @@ def test_one_row_per_translator_plus_the_referee_on_real_t1(tiny_sweep):
 
 
 def test_truth_thresholds_come_from_the_validation_subjects():
-    from course_lib.translation.experiment import _synthetic_pools
+    from course_lib.translation.experiment import synthetic_pools
 
-    pools = _synthetic_pools(TINY)
+    pools = synthetic_pools(TINY)
     assert len(pools["val"]) == TINY.n_val
     seeds = {p.flair[0].tobytes() for p in pools.values()}
     assert len(seeds) == len(pools), "validation, test and training pools are different subjects"
+
+
+def test_synthetic_pools_by_role_are_the_same_slices_and_refuse_unknown_roles():
+    from course_lib.translation.experiment import synthetic_pools
+
+    some = synthetic_pools(TINY, roles=("source", "val"))
+    assert set(some) == {"source", "val"}, "only the roles asked for (a choice on validation never draws the test)"
+    everything = synthetic_pools(TINY)
+    np.testing.assert_array_equal(some["val"].flair, everything["val"].flair)
+    with pytest.raises(ValueError, match="unknown roles"):
+        synthetic_pools(TINY, roles=("val", "tset"))
 
 
 def test_examples_hold_every_translator_of_the_first_seed(tiny_sweep):
