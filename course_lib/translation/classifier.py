@@ -4,9 +4,15 @@ A translation is "read" the way a downstream model (or a radiologist) would read
 sees a translated image while it learns. Translators smooth away the scanner noise and blur edges, so the
 classifier is trained with random blur and noise (:func:`augment`): it must not call a slice healthy or tumour
 because of its texture. Its epoch and its decision threshold are chosen on a validation split of
-real T1 slices (threshold: the one maximising Youden's J = sensitivity + specificity - 1), and fixed before any
-translation is scored. Its own error rates on held-out real T1 slices are the floor the translations are compared
-with.
+real T1 slices (threshold: the one maximising Youden's J = sensitivity + specificity - 1).
+
+A threshold chosen on real T1 does not carry over to translations: a translator returns smoother images than any
+real T1, and a referee that never saw such images reads them differently (with the real-T1 threshold it called a
+large share of a faithful paired translator's healthy slices tumour). Where it reads translations, the referee's
+threshold is therefore **calibrated on a faithful translator's translations of validation subjects**
+(:func:`threshold_at_false_positive_rate`): the lowest threshold at which at most a set share (e.g. 5 %) of the
+healthy validation slices, as the faithful translator renders them, is called tumour. Both are fixed before any test
+slice is scored.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from torch import nn
 from course_lib import config
 
 __all__ = ["TumourClassifier", "ClassifierResult", "train_tumour_classifier", "tumour_scores", "youden_threshold",
-           "augment"]
+           "threshold_at_false_positive_rate", "augment"]
 
 
 class TumourClassifier(nn.Module):
@@ -75,6 +81,35 @@ def youden_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
     sensitivity = (scores[labels][None, :] > candidates[:, None]).mean(1)
     specificity = (scores[~labels][None, :] <= candidates[:, None]).mean(1)
     return float(candidates[np.argmax(sensitivity + specificity)])
+
+
+def threshold_at_false_positive_rate(healthy_scores: np.ndarray, rate: float) -> float:
+    """The lowest threshold calling at most a share ``rate`` of ``healthy_scores`` tumour (``score > t``).
+
+    Candidates as in :func:`youden_threshold`: midpoints between neighbouring distinct scores, one below the smallest
+    and one above the largest. Ties can leave the reached share below ``rate``; it never exceeds it.
+
+    Parameters
+    ----------
+    healthy_scores : (N,) float array
+        Scores of slices known to hold no tumour (e.g. a faithful translator's healthy validation translations).
+    rate : float in [0, 1)
+        The false-positive rate allowed on them.
+
+    Examples
+    --------
+    >>> threshold_at_false_positive_rate(np.array([0.1, 0.2, 0.3, 0.9]), 0.25)  # only 0.9 is above
+    0.6
+    """
+    scores = np.asarray(healthy_scores, float)
+    if scores.ndim != 1 or len(scores) == 0:
+        raise ValueError(f"`healthy_scores` must be a non-empty 1-D array, got shape {scores.shape}")
+    if not 0 <= rate < 1:
+        raise ValueError(f"`rate` must lie in [0, 1), got {rate}")
+    values = np.unique(scores)
+    candidates = np.concatenate([[values[0] - 1e-6], (values[:-1] + values[1:]) / 2, [values[-1] + 1e-6]])
+    called = (scores[None, :] > candidates[:, None]).mean(1)  # non-increasing in the candidate
+    return float(candidates[np.flatnonzero(called <= rate)[0]])
 
 
 def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

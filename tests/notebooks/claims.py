@@ -141,6 +141,10 @@ CLAIMS = {
         ("tumour_error_gain_cyclegan_vs_paired_50pct_ci_low", "zero"),  # with a larger error inside the tumour
         ("tumour_error_gain_cyclegan_vs_paired_100pct_ci_low", "zero"),
         ("paired_erased_gain_0pct_vs_50pct_ci_low", "zero"),  # a paired translator trained without tumours erases
+        # the referees, calibrated on the faithful (paired, 50 %) translator's validation translations, score that
+        # control near 0 on the test slices too (an instrument check, not a comparison)
+        ("half", "paired_50pct_referee_hallucinated_mean"),
+        ("half", "paired_50pct_referee_erased_mean"),
     ],
     "ch05a_confounders_and_saliency": [
         ("nih_edema_auroc_of_view_alone", "half"),  # real NIH table: the AP view alone predicts edema

@@ -11,7 +11,13 @@ import torch
 from sklearn.metrics import roc_curve
 
 from course_lib.translation.bias import bias_rates, tumour_intensity_error
-from course_lib.translation.classifier import TumourClassifier, augment, train_tumour_classifier, youden_threshold
+from course_lib.translation.classifier import (
+    TumourClassifier,
+    augment,
+    threshold_at_false_positive_rate,
+    train_tumour_classifier,
+    youden_threshold,
+)
 from course_lib.translation.synthetic_brain import brain_slices
 
 
@@ -76,6 +82,26 @@ def test_youden_threshold_reaches_the_best_j_of_the_roc_curve(seed):
 def test_youden_threshold_needs_both_classes():
     with pytest.raises(ValueError, match="both tumour and healthy"):
         youden_threshold(np.array([0.1, 0.2]), np.array([True, True]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("rate", [0.0, 0.05, 0.2])
+def test_false_positive_threshold_is_the_lowest_within_the_rate(seed, rate):
+    rng = np.random.default_rng(seed)
+    scores = np.round(rng.random(60), 1 + seed % 2)  # ties when rounded to one decimal
+    t = threshold_at_false_positive_rate(scores, rate)
+    assert (scores > t).mean() <= rate, "at most the allowed share of healthy slices is called tumour"
+    # oracle: any lower threshold at a distinct score calls more than the allowed share
+    lower = np.unique(scores)[np.unique(scores) < t]
+    if len(lower):
+        assert (scores > lower.max() - 1e-9).mean() > rate, "not the lowest threshold within the rate"
+
+
+def test_false_positive_threshold_refuses_bad_input():
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        threshold_at_false_positive_rate(np.array([]), 0.05)
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        threshold_at_false_positive_rate(np.array([0.2, 0.3]), 1.0)
 
 
 def test_augment_keeps_shape_and_range():

@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 
 from course_lib.translation.cyclegan import TranslatorConfig
-from course_lib.translation.experiment import FULL, QUICK, BiasSweepSettings, run_bias_sweep, settings, summarise
+from course_lib.translation.experiment import (
+    FULL,
+    QUICK,
+    BiasSweep,
+    BiasSweepSettings,
+    run_bias_sweep,
+    settings,
+    summarise,
+)
 from course_lib.translation.figures import plot_bias_curves, translation_grid
 from course_lib.translation.synthetic_brain import brain_slices
 
@@ -22,26 +30,78 @@ TINY = BiasSweepSettings(fractions=(0.0, 1.0), seeds=(0, 1), image_size=16, n_so
 
 
 @pytest.fixture(scope="module")
-def tiny_sweep():
+def tiny_parts():
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield run_bias_sweep(TINY, progress=False)
+    sweep = BiasSweep(TINY)
+    for fraction in TINY.fractions:
+        for method in ("paired", "cyclegan"):
+            sweep.run(method, fraction, progress=False)
+    yield sweep
     torch.set_num_threads(threads)
 
 
-def test_one_row_per_translator_plus_the_referee_on_real_t1(tiny_sweep):
+@pytest.fixture(scope="module")
+def tiny_sweep(tiny_parts):
+    return tiny_parts.result()
+
+
+def test_run_bias_sweep_is_the_parts_in_order(tiny_sweep):
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        whole = run_bias_sweep(TINY, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    columns = ["method", "fraction", "seed", "erased", "hallucinated", "referee_erased", "referee_hallucinated",
+               "image_error"]
+    assert whole.runs[columns].equals(tiny_sweep.runs[columns])
+
+
+def test_one_referee_per_seed_calibrated_on_the_faithful_translator(tiny_parts, tiny_sweep):
+    from course_lib.translation.classifier import threshold_at_false_positive_rate, tumour_scores
+    from course_lib.translation.cyclegan import translate
+
+    table = tiny_sweep.referees
+    assert list(table.seed) == list(TINY.seeds)
+    first, second = (tiny_parts.referees[seed].model.head.weight.detach().numpy() for seed in TINY.seeds[:2])
+    assert not np.allclose(first, second), "referee seed = translator seed: the referees differ"
+    val = tiny_parts.pools["val"]
+    for row in table.itertuples():
+        generator = tiny_parts._faithful[row.seed][0]
+        scores = tumour_scores(tiny_parts.referees[row.seed].model, translate(generator, val.flair))
+        healthy = scores[~val.tumour]
+        assert row.threshold == tiny_parts.referees[row.seed].threshold
+        assert row.threshold == threshold_at_false_positive_rate(healthy, TINY.referee_false_positive_rate), (
+            "the threshold comes from the faithful translator's healthy validation translations")
+        assert (healthy > row.threshold).mean() == row.faithful_val_hallucinated <= TINY.referee_false_positive_rate
+
+
+def test_the_faithful_control_is_the_paired_translator_at_the_source_share(tiny_parts):
+    from course_lib.translation.cyclegan import translate
+
+    flair = tiny_parts.pools["val"].flair
+    cached = translate(tiny_parts._faithful[TINY.seeds[0]][0], flair)
+    fresh = translate(tiny_parts._train("paired", TINY.source_fraction, TINY.seeds[0])[0], flair)
+    np.testing.assert_array_equal(cached, fresh)
+
+
+def test_one_row_per_translator_plus_the_referees_on_real_t1(tiny_sweep):
     runs = tiny_sweep.runs
-    assert list(runs.method).count("real_t1") == 1
+    assert sorted(runs[runs.method == "real_t1"].seed) == sorted(TINY.seeds), "each referee reads the real T1"
     # both methods at every fraction: 2 fractions x 2 seeds each
     assert len(runs[runs.method == "cyclegan"]) == 4 and len(runs[runs.method == "paired"]) == 4
     assert set(runs[runs.method == "paired"].fraction) == {0.0, 1.0}, "the paired control at every target share"
     shares = ["erased", "hallucinated", "referee_erased", "referee_hallucinated"]
     assert runs[runs.method != "real_t1"][shares].apply(lambda v: v.between(0, 1)).all().all()
-    real = runs[runs.method == "real_t1"].iloc[0]
-    assert real.tumour_error == 0 and real.image_error == 0, "the real T1 is its own truth"
-    assert real.erased == 0 and real.hallucinated == 0 and real.recovered == 1, "the truth measure's control"
+    real = runs[runs.method == "real_t1"]
+    assert (real.tumour_error == 0).all() and (real.image_error == 0).all(), "the real T1 is its own truth"
+    assert (real.erased == 0).all() and (real.hallucinated == 0).all() and (real.recovered == 1).all(), (
+        "the truth measure's control")
 
 
 def test_truth_thresholds_come_from_the_validation_subjects():
@@ -74,7 +134,7 @@ def test_examples_hold_every_translator_of_the_first_seed(tiny_sweep):
 def test_summary_and_figures(tiny_sweep):
     table = summarise(tiny_sweep.runs)
     assert set(table.method) == {"real_t1", "paired", "cyclegan"}
-    assert (table[table.method != "real_t1"].n_seeds == 2).all()
+    assert (table.n_seeds == 2).all(), "every arm and the real T1 (one referee per seed) over both seeds"
     assert plot_bias_curves(table) is not None
     fig = translation_grid(tiny_sweep.examples, TINY.fractions)
     assert len(fig.axes) == 4 * 4  # rows: FLAIR, 0 %, 100 %, T1; 4 examples
@@ -103,8 +163,6 @@ def test_settings_follow_the_mode(monkeypatch):
 
 
 def test_sweep_parts_refuse_an_unknown_method():
-    from course_lib.translation.experiment import BiasSweep
-
     sweep = BiasSweep.__new__(BiasSweep)  # no data needed to check the argument
     with pytest.raises(ValueError, match="`method` must be 'cyclegan' or 'paired', got 'pix2pix'"):
         sweep.run("pix2pix", 0.5)
