@@ -17,6 +17,9 @@ ratio, so a busy machine scales both alike). The allowances split ``make course`
 every notebook under its 240 s limit with room for a slower processor. Where the cap binds (``budget < knee``), the
 models are still improving at the quick budget, and the notebook says so.
 
+Chapter 4's translators (steps and learning rate, on validation subjects) are chosen by the same kind of rule in
+``benchmarks/translation_budget.py``.
+
 Experiments whose training has no schedule tied to the number of epochs (constant-rate Adam) are trained once at
 the longest budget and read at every shorter one (same seed: same batches, so a shorter run is a prefix of the
 longer one); the others (cosine schedule, a ramp over all steps) are trained once per budget.
