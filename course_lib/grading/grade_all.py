@@ -208,7 +208,7 @@ def grade_class(course_dir: Path = ROOT, assignments: list[str] | None = None, *
     table = summary.rows(outcomes, gradebook.scores(course_db), gradebook.max_scores(course_db))
     summary_csv = summary.write_csv(table, course_dir / "grading_summary.csv")
     if not quiet:
-        print(summary.render(table, isolation))
+        print(summary.render(table, isolation, gradebook.written_scores(course_db)))
         print(f"grades written to {csv_path}; summary in {summary_csv}; feedback in {course_dir / 'feedback'}")
     return Report(csv_path, summary_csv, outcomes, table, isolation)
 

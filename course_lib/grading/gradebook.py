@@ -113,6 +113,12 @@ def max_scores(course_db: str) -> dict[str, float]:
         return {a.name: a.max_score for a in gb.assignments}
 
 
+def written_scores(course_db: str) -> dict[str, float]:
+    """assignment -> the points of its written answers (graded by hand), for assignments that have any."""
+    with Gradebook(course_db) as gb:
+        return {a.name: a.max_written_score for a in gb.assignments if a.max_written_score}
+
+
 def export_csv(course_db: str, path: Path) -> Path:
     """``nbgrader export``: one row per student and assignment of the gradebook."""
     plugin = CsvExportPlugin()

@@ -44,8 +44,12 @@ def write_csv(table: list[dict], path: Path) -> Path:
     return path
 
 
-def render(table: list[dict], isolation: str = "", width: int = 110) -> str:
-    """The printed summary; an unisolated run (``isolation`` from :func:`.sandbox.check`) says so first and last."""
+def render(table: list[dict], isolation: str = "", written: dict | None = None, width: int = 110) -> str:
+    """The printed summary; an unisolated run (``isolation`` from :func:`.sandbox.check`) says so first and last.
+
+    ``written``: assignment -> points of its written answers; each graded assignment that has some gets a line
+    saying those points are graded by hand, so "10 / 12" does not read as two points lost.
+    """
     warning = [f"WARNING: graded {isolation}", ""] if isolation.startswith(UNISOLATED) else []
     lines = [*warning, f"{'student':24s} {'assignment':28s} {'score':>11s} {'time':>7s}  status    problems"]
     for r in table:
@@ -62,6 +66,9 @@ def render(table: list[dict], isolation: str = "", width: int = 110) -> str:
     review = [r for r in table if r["review"]]
     lines.append(f"flagged for manual review: {len(review)}" + (":" if review else ""))
     lines += [f"  {r['student']}/{r['assignment']}: {r['reasons']}" for r in review]
+    by_hand = {r["assignment"]: r["max_score"] for r in table if (written or {}).get(r["assignment"])}
+    lines += [f"{a}: {written[a]:g} of its {m:g} points are written answers, graded by hand (nbgrader formgrader); "
+              "the scores above do not count them until then" for a, m in sorted(by_hand.items())]
     if warning:
         lines += ["", warning[0]]
     return "\n".join(lines)

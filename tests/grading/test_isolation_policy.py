@@ -61,6 +61,12 @@ def test_the_summary_repeats_that_grading_was_not_isolated():
     assert sandbox.UNISOLATED not in summary.render(table, "bubblewrap sandbox")
 
 
+def test_the_summary_says_which_points_are_graded_by_hand():
+    table = summary.rows([Outcome("me", "a1", "graded")], {("me", "a1"): (19.0, 21.0, False)}, {"a1": 21.0})
+    assert "a1: 2 of its 21 points are written answers, graded by hand" in summary.render(table, "", {"a1": 2.0})
+    assert "graded by hand" not in summary.render(table, "", {})
+
+
 def test_the_kernel_environment_is_an_allowlist():
     inherited = {"JUPYTERHUB_API_TOKEN": "secret", "AWS_SECRET_ACCESS_KEY": "secret", "PATH": "/home/me/bin",
                  "LANG": "C.UTF-8", "COURSE_MODE": "quick", "NBGRADER_EXECUTION": "autograde", "HOME": "/home/me"}
