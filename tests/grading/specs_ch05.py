@@ -40,10 +40,22 @@ CH05_SUBMISSIONS = {
         {"test_rrr_loss": 0},
         ["calls the course's reference implementation"],
     ),
-    "actdiff_blanks_the_roi": (
-        {"actdiff_loss": [("torch.where(roi, x, torch.zeros_like(x))", "torch.where(roi, torch.zeros_like(x), x)")]},
+    "actdiff_replaces_the_roi": (
+        {"actdiff_loss": [("torch.where(roi, x, torch.roll(x, shifts=-1, dims=0))",
+                           "torch.where(roi, torch.roll(x, shifts=-1, dims=0), x)")]},
         {"test_actdiff_loss": 0},
-        ["set the pixels OUTSIDE the ROI to 0"],
+        ["with everything inside the ROI nothing is replaced"],
+    ),
+    # blanking the outside is another fill than the course's (ch05b, course_lib.confounders.actdiff)
+    "actdiff_blanks_the_outside": (
+        {"actdiff_loss": [("torch.roll(x, shifts=-1, dims=0)", "torch.zeros_like(x)")]},
+        {"test_actdiff_loss": 0},
+        ["take the pixels OUTSIDE the ROI from the next image of the batch"],
+    ),
+    "actdiff_takes_the_previous_image": (
+        {"actdiff_loss": [("shifts=-1", "shifts=1")]},
+        {"test_actdiff_loss": 0},
+        ["from the PREVIOUS image"],
     ),
     "untouched_release": (None, dict.fromkeys(CH05_FULL, 0), ["NotImplementedError"]),
 }
