@@ -38,6 +38,7 @@ from .sandbox import SandboxedKernelManager
 
 INTEGRITY = "GraderIntegrityError"
 # Modules whose attributes change during normal execution (IPython swaps sys.displayhook, ...).
+GUARD_MODULE = "course_lib.tools.guard"  # what hidden tests call to check the student's own work
 UNGUARDED_MODULES = {"sys", "os", "subprocess", "time", "random", "torch", "numpy", "copy", "gc", "warnings"}
 RUN_LOG: list[dict] = []  # one entry per executed notebook of this process: problems and seconds
 
@@ -49,6 +50,15 @@ def _grade_meta(cell) -> dict:
 def is_test_cell(cell) -> bool:
     meta = _grade_meta(cell)
     return bool(meta.get("grade")) and not meta.get("solution")
+
+
+def guarded_modules(nb) -> list[str]:
+    """The modules whose functions the guard keeps: those the test cells import, and always the course's guard.
+
+    A test cell may call ``assert_own_work`` imported by an earlier cell; its helpers are guarded all the same.
+    """
+    imported = {m for cell in nb.cells if is_test_cell(cell) for m in imported_modules(cell.source)}
+    return sorted((imported | {GUARD_MODULE}) - UNGUARDED_MODULES)
 
 
 def is_locked_cell(cell) -> bool:
@@ -127,8 +137,7 @@ class GuardedExecute(Execute):
         self._crashed: set[int] = set()
         self._problems: list[str] = []
         self._limits: dict[int, int] = {}  # id(cell) -> the time limit it ran into
-        self._test_modules = sorted({m for cell in nb.cells if is_test_cell(cell)
-                                     for m in imported_modules(cell.source)} - UNGUARDED_MODULES)
+        self._test_modules = guarded_modules(nb)
         # The kernel runs in a fresh, empty folder of its own, never where nbgrader writes the autograded notebook:
         # a link the student's code leaves there (to solutions/, the gradebook, another student's notebook) is
         # never followed by the grader's writes, copies or chmods; it is reported and removed with the folder.

@@ -12,7 +12,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from course_lib.grading import kernel_guard
-from course_lib.grading.execute import explain_limits, is_locked_cell
+from course_lib.grading.execute import explain_limits, guarded_modules, is_locked_cell
 
 ATTACKS = {
     "input_transformers_post": "shell.input_transformers_post.append(lambda lines: ['pass\\n'])",
@@ -67,3 +67,14 @@ def test_a_stopped_cell_names_the_limit_it_ran_into():
     explain_limits(cell, timeout=15)
     text = " ".join(o["evalue"] for o in cell.outputs)
     assert "time limit of 15 s" in text and "NBGRADER_TIMEOUT" in text and "GRADER_MEMORY_MB" in text
+
+
+def test_the_guard_module_is_kept_even_where_no_test_cell_imports_it(shell):
+    test = _cell(grade=True)
+    test.source = "assert_own_work(precision, a, b, forbidden=('course_lib.metrics',))"  # imported by an earlier cell
+    modules = guarded_modules(nbformat.v4.new_notebook(cells=[test]))
+    assert modules == ["course_lib.tools.guard"]
+    assert shell.run_cell(kernel_guard.SETUP.replace("__GRADER_TEST_MODULES__", repr(modules))).success
+    assert shell.run_cell("import course_lib.tools.guard as g\ng._is_forbidden = lambda *a: False").success
+    assert "course_lib.tools.guard._is_forbidden" in shell.ev(kernel_guard.RESTORE)
+    assert shell.ev(kernel_guard.CHECK) == []
