@@ -33,6 +33,7 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
+from ..tools.exercises import defined_names
 from . import files, kernel_guard
 from .sandbox import SandboxedKernelManager
 
@@ -81,24 +82,6 @@ def explain_limits(cell, timeout: int | None) -> None:
             f"this cell needed more than the memory limit of {limit} MB per notebook (GRADER_MEMORY_MB): check for "
             "an array or tensor far larger than the data (a wrong shape, an outer product, a copy per step)"),
             traceback=[]))
-
-
-def defined_names(source: str) -> list[str]:
-    """Top-level names a cell binds (def, class, assignment, import), or [] if it does not parse."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return []
-    names = []
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.append(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names += [(alias.asname or alias.name).split(".")[0] for alias in node.names if alias.name != "*"]
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names += [t.id for target in targets for t in ast.walk(target) if isinstance(t, ast.Name)]
-    return names
 
 
 def imported_modules(source: str) -> list[str]:
