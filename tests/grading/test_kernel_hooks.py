@@ -25,7 +25,24 @@ ATTACKS = {
     "shell.showtraceback": "shell.showtraceback = lambda *a, **k: None",
     "events.post_run_cell": "shell.events.register('post_run_cell', lambda result: None)",
     "sys.modules['course_lib.metrics']": "import sys, types\nsys.modules['course_lib.metrics'] = types.ModuleType('x')",
+    # below the functions the tests call: numpy.isclose's own helper, a method of torch's Module class
+    "numpy._core.numeric.less_equal": "import numpy._core.numeric as n\nn.less_equal = lambda a, b: a == a",
+    "torch.nn.modules.module.Module._call_impl": "import torch\ntorch.nn.Module._call_impl = lambda *a, **k: 0",
 }
+
+
+HONEST_WORK = """
+torch.manual_seed(0)
+net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(8, 2))
+for optimizer in (torch.optim.Adam(net.parameters()), torch.optim.SGD(net.parameters(), lr=0.1)):
+    optimizer.zero_grad()
+    torch.nn.functional.cross_entropy(net(torch.rand(4, 1, 4, 4)), torch.tensor([0, 1, 0, 1])).backward()
+    optimizer.step()
+x = torch.randn(3, requires_grad=True)
+torch.autograd.grad(x.sum(), x, create_graph=True)
+numpy.testing.assert_allclose(numpy.isclose(1.0, 1.0), True)
+torch.testing.assert_close(torch.ones(1), torch.ones(1))
+"""
 
 
 @pytest.fixture
@@ -35,6 +52,8 @@ def shell():
     assert shell.run_cell("import numpy, torch, scipy, sklearn.metrics, matplotlib.pyplot, course_lib.metrics\n"
                           "from course_lib.tools.guard import assert_own_work\n"
                           "assert_own_work(abs, -1, forbidden=('course_lib.metrics',))").success
+    # what honest code does to the packages (torch wraps Optimizer.step and manual_seed on first use) is no change
+    assert shell.run_cell(HONEST_WORK).success
     assert shell.ev(kernel_guard.CHECK) == [], "a clean shell must report nothing"
     yield shell
     shell.ev(kernel_guard.RESTORE)
@@ -78,3 +97,21 @@ def test_the_guard_module_is_kept_even_where_no_test_cell_imports_it(shell):
     assert shell.run_cell("import course_lib.tools.guard as g\ng._is_forbidden = lambda *a: False").success
     assert "course_lib.tools.guard._is_forbidden" in shell.ev(kernel_guard.RESTORE)
     assert shell.ev(kernel_guard.CHECK) == []
+
+
+def test_the_guard_of_the_packages_internals_is_fast(shell):
+    import time
+
+    started = time.perf_counter()
+    for _ in range(3):
+        shell.ev(kernel_guard.CHECK)
+    seconds = (time.perf_counter() - started) / 3
+    assert seconds < 0.2, f"checking numpy's and torch's functions took {seconds:.2f} s a test cell"
+
+
+def test_a_function_whose_code_was_replaced_is_restored(shell):
+    assert shell.run_cell("import numpy._core.numeric as n\n"
+                          "n.isclose._implementation.__code__ = (lambda *a, **k: True).__code__\n"
+                          "assert numpy.isclose(0.0, 1.0)").success
+    assert "numpy._core.numeric.isclose" in shell.ev(kernel_guard.RESTORE)
+    assert shell.run_cell("assert not numpy.isclose(0.0, 1.0)").success
