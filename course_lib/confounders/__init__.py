@@ -5,6 +5,9 @@ Data:
     :mod:`~course_lib.confounders.decoy_digits`     Ross et al.'s Decoy MNIST protocol on scikit-learn's digits
     :mod:`~course_lib.confounders.cxr_mix`          full mode: a site-confounded chest X-ray mix of two datasets
 
+Can the site be read off the images?
+    :mod:`~course_lib.confounders.site_probe`       the average image of each site; a held-out site classifier
+
 Saliency:
     :mod:`~course_lib.confounders.saliency`         input gradients, integrated gradients, the share inside the ROI
 

@@ -10,7 +10,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["show_sites", "show_saliency", "draw_confound_frame", "plot_saliency_vs_accuracy", "format_table"]
+from course_lib.confounders.site_probe import mean_images
+
+__all__ = ["show_sites", "show_mean_images", "show_saliency", "draw_confound_frame", "plot_saliency_vs_accuracy",
+           "format_table"]
 
 METHOD_COLORS = {"baseline": "tab:gray", "range_norm": "tab:olive", "centred": "tab:brown", "subspace": "tab:cyan",
                  "grl": "tab:purple", "rrr": "tab:blue", "gradmask": "tab:orange", "actdiff": "tab:green"}
@@ -28,6 +31,33 @@ def show_sites(data, n_per_cell: int = 3):
                 ax.imshow(data.images[index[col], 0], cmap="gray", vmin=0, vmax=1.4)
                 ax.contour(data.roi[index[col], 0], levels=[0.5], colors="red", linewidths=0.8)
         axes[row, 0].set_title(f"site {site}, {'lesion' if label else 'no lesion'}", fontsize=9, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def show_mean_images(sets: dict):
+    """One row per named :class:`~course_lib.confounders.synthetic_sites.SiteData`: the average image of site 0, of
+    site 1, and their difference (site 1 minus site 0; red: brighter in site 1), with the average ROI outlined.
+
+    The differences share one colour scale, so a row whose sites have the same average image looks empty.
+    """
+    means = {name: mean_images(data)[:, 0] for name, data in sets.items()}  # (2, C, S, S) -> (2, S, S), channel 0
+    limit = max(float(np.abs(m[1] - m[0]).max()) for m in means.values())
+    fig, axes = plt.subplots(len(sets), 3, figsize=(7.8, 2.6 * len(sets)), squeeze=False)
+    for row, (name, data) in enumerate(sets.items()):
+        site0, site1 = means[name]
+        for col, (image, title) in enumerate(((site0, f"{name}\nsite 0"), (site1, "site 1"),
+                                              (site1 - site0, "site 1 − site 0"))):
+            ax = axes[row, col]
+            if col < 2:
+                ax.imshow(image, cmap="gray", vmin=0, vmax=1.4)
+            else:
+                shown = ax.imshow(image, cmap="RdBu_r", vmin=-limit, vmax=limit)
+                fig.colorbar(shown, ax=ax, fraction=0.046)
+            ax.contour(data.roi[:, 0].mean(axis=0), levels=[0.5], colors="gold", linewidths=0.8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(title, fontsize=9, loc="left")
     fig.tight_layout()
     return fig
 
