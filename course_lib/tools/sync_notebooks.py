@@ -1,10 +1,10 @@
 """Write the Colab badge and Colab install command into every notebook, from ``course_lib._meta``.
 
 The repository URL lives in ``course_lib/_meta.py`` only. Notebooks carry two markers:
-a ``<!-- colab-badge -->`` comment in their first Markdown cell and a ``# colab-install``
-comment on the install line of their setup cell; this tool rewrites those lines. In
-README.md, a table cell ending in ``<!-- colab-badge:notebooks/NAME.ipynb -->`` gets that
-notebook's badge.
+a ``<!-- colab-badge -->`` comment in their first Markdown cell, whose line this tool rewrites, and a
+``# colab-install`` comment on the install line of their setup cell, whose whole cell it replaces with
+``_meta.SETUP_CELL`` (the install spec, overridable by ``COURSE_LIB_SPEC``). In README.md, a table cell ending in
+``<!-- colab-badge:notebooks/NAME.ipynb -->`` gets that notebook's badge.
 
 Usage::
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 
-from course_lib._meta import COLAB_INSTALL, colab_badge
+from course_lib._meta import SETUP_CELL, colab_badge
 
 ROOT = Path(__file__).resolve().parents[2]
 BADGE_MARK = "<!-- colab-badge -->"
@@ -39,16 +39,16 @@ def badge_path(relative_path: str) -> str:
 
 
 def synced_sources(nb, relative_path: str) -> list[str]:
-    """The cell sources of ``nb`` with badge and install lines rewritten."""
+    """The cell sources of ``nb`` with badge lines and the setup cell rewritten."""
     out = []
     for cell in nb.cells:
+        if cell.cell_type == "code" and INSTALL_MARK in cell.source:
+            out.append(SETUP_CELL)  # the whole cell: its imports and condition belong to the install line
+            continue
         lines = cell.source.split("\n")
         for k, line in enumerate(lines):
             if cell.cell_type == "markdown" and BADGE_MARK in line:
                 lines[k] = f"{colab_badge(badge_path(relative_path))} {BADGE_MARK}"
-            elif cell.cell_type == "code" and INSTALL_MARK in line:
-                indent = line[: len(line) - len(line.lstrip())]
-                lines[k] = f"{indent}subprocess.run({COLAB_INSTALL!r}, shell=True, check=True)  {INSTALL_MARK}"
         out.append("\n".join(lines))
     return out
 
