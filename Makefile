@@ -22,7 +22,7 @@ endif
 ASSIGNMENTS := $(notdir $(wildcard solutions/*))
 ITK_SLICE := /usr/share/doc/insighttoolkit5-examples/examples/Data/BrainT1Slice.png
 
-.PHONY: venv sandbox course test test-fast lint release grade grade-me clean help
+.PHONY: venv sandbox browser course test test-fast lint release grade grade-me clean help
 
 help:
 	@echo "make course   execute every notebook (quick mode) into build/, with results.json/.md"
@@ -66,6 +66,17 @@ sandbox:
 		echo "note: bubblewrap is not installed and make cannot install it (needs root and apt-get): make grade" \
 		     "refuses to grade unisolated, and its isolation tests are skipped. Install it with: apt-get install bubblewrap"
 
+# Debian's chromium, the browser tests/browser drive through playwright (pinned in requirements.txt; playwright's own
+# browser download needs the internet): installed when make runs as root with apt-get, for `make test` only (the
+# course itself needs no browser). Without it the browser tests are skipped, each saying why.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
+		  { apt-get update -qq >/dev/null 2>&1 && \
+		    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1; }; }; } || \
+		echo "note: chromium is not installed and make cannot install it (needs root and apt-get): the browser" \
+		     "tests are skipped. Install it with: apt-get install chromium"
+
 venv: $(STAMP) $(HUB_PROXY) sandbox
 
 # Quick mode runs as many notebooks at a time as there are cores, one torch thread each (OMP_NUM_THREADS above);
@@ -76,7 +87,7 @@ course: venv
 
 # Both cores: tests that share one graded batch or hub run in one worker (xdist_group), the rest spread out.
 TEST_JOBS ?= 2
-test: venv
+test: venv browser
 	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup --durations=20
 
 test-fast: venv

@@ -1,0 +1,149 @@
+"""A real JupyterLab from the course's .venv and a headless Chromium that drives it, for the browser tests.
+
+Playwright's own browser download needs the internet, so the tests drive Debian's ``chromium`` (``make`` installs it
+when it runs as root with apt-get) through ``executable_path``. Without chromium or playwright every test here
+skips with one line saying which is missing.
+
+The server runs on a free loopback port with a random token, in a temporary root folder, with its own settings and
+workspaces folders (a developer's JupyterLab state never leaks in) and Jupyter's news pop-up turned off; the test
+starts it and stops it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "build" / "browser"
+CHROMIUM_NAMES = ("chromium", "chromium-browser")
+
+
+def chromium_path() -> str | None:
+    """Debian's chromium, or the executable ``CHROMIUM`` names; None when there is none."""
+    if os.environ.get("CHROMIUM"):
+        return shutil.which(os.environ["CHROMIUM"])
+    return next((found for name in CHROMIUM_NAMES if (found := shutil.which(name))), None)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Chromium (skips when chromium or playwright is missing)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make installs it)")
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("chromium is not installed (`make test` installs it as root with apt-get; or set CHROMIUM)")
+    with sync_api.sync_playwright() as playwright:
+        # --no-sandbox: Chromium's own sandbox refuses to start as root, which is how CI runs.
+        chromium = playwright.chromium.launch(executable_path=executable, headless=True,
+                                              args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        yield chromium
+        chromium.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Lab:
+    """A running JupyterLab: its root folder, base URL and token."""
+
+    def __init__(self, root: Path, port: int, token: str):
+        self.root, self.port, self.token = root, port, token
+        self.url = f"http://127.0.0.1:{port}"
+
+    def notebook_url(self, relative: str) -> str:
+        # ?reset: open only this notebook, not a workspace a previous page left behind.
+        return f"{self.url}/lab/tree/{relative}?reset&token={self.token}"
+
+
+def _wait_until_up(lab: Lab, process: subprocess.Popen, log: Path, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"JupyterLab exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{lab.url}/api/status?token={lab.token}", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"JupyterLab did not answer within {seconds:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """JupyterLab (the pinned one, from .venv) serving an empty ``tmp_path / "root"``."""
+    root, settings, workspaces = tmp_path / "root", tmp_path / "settings", tmp_path / "workspaces"
+    root.mkdir()
+    news = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    news.parent.mkdir(parents=True)
+    news.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    token, port = secrets.token_hex(16), _free_port()
+    log = tmp_path / "jupyterlab.log"
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+               f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={workspaces}"]
+    if os.geteuid() == 0:
+        command.append("--allow-root")  # CI runs as root; the server is on loopback with a token all the same
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    lab = Lab(root, port, token)
+    try:
+        _wait_until_up(lab, process, log)
+        yield lab
+    finally:
+        # The server shuts its kernels down on SIGTERM; its own children share its process group.
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@pytest.fixture
+def page(browser, request):
+    """A fresh browser page; a screenshot of it lands in build/browser/<test>-failed.png when the test fails."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    yield page
+    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}-failed.png"))
+    context.close()
+
+
+@pytest.fixture
+def screenshot():
+    """``screenshot(page, name)`` saves the page as build/browser/<name>.png."""
+    def save(page, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path))
+        return path
+
+    return save
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
