@@ -274,8 +274,8 @@ def plain(value, what: str = "the answer"):
     why = _why_not_plain(value)
     if why:
         raise AssertionError(
-            f"{what} is not a plain value: it holds {why} — return plain numbers, numpy arrays of numbers or torch tensors (and tuples, lists, dicts of them); "
-            "this test scores 0 while it does.")
+            f"{what} is not a plain value: it holds {why} — return plain numbers, numpy arrays of numbers or "
+            "torch tensors (and tuples, lists, dicts of them); this test scores 0 while it does.")
     return value
 
 
