@@ -84,9 +84,11 @@ def _wait_until_up(lab: Lab, process: subprocess.Popen, log: Path, seconds: floa
     raise RuntimeError(f"JupyterLab did not answer within {seconds:.0f} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture
-def lab(tmp_path):
-    """JupyterLab (the pinned one, from .venv) serving an empty ``tmp_path / "root"``."""
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """JupyterLab (the pinned one, from .venv) serving an empty root folder, shared by a module's tests (a start
+    costs 10-15 s on a busy machine); each test works in its own subfolder (see ``folder``)."""
+    tmp_path = tmp_path_factory.mktemp("lab")
     root, settings, workspaces = tmp_path / "root", tmp_path / "settings", tmp_path / "workspaces"
     root.mkdir()
     news = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
@@ -94,7 +96,8 @@ def lab(tmp_path):
     news.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     token, port = secrets.token_hex(16), _free_port()
     log = tmp_path / "jupyterlab.log"
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+               COURSE_MODE="quick")
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
                f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
                f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={workspaces}"]
@@ -116,6 +119,14 @@ def lab(tmp_path):
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+@pytest.fixture
+def folder(lab, request) -> Path:
+    """This test's own folder in the lab's root."""
+    path = lab.root / request.node.name
+    path.mkdir()
+    return path
 
 
 @pytest.fixture

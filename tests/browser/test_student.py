@@ -10,11 +10,13 @@ import json
 import shutil
 from pathlib import Path
 
+import nbformat
 import pytest
+from nbgrader_harness import make_submission, solution_bodies
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420), pytest.mark.xdist_group("browser")]  # one JupyterLab
 
 ASSIGNMENT = "ch02_segmentation_metrics"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
@@ -29,7 +31,11 @@ def precision(pred, target):
         return float(not target.any())  # the empty-mask convention
     return tp / (tp + fp)'''
 PASSED = "precision: visible checks passed"
+# A common mistake: recall, TP / (TP + FN), where precision is asked; the check's message names the formula.
+WRONG = ANSWER.replace("fp = float((pred & ~target).sum())", "fp = float((~pred & target).sum())")
+WRONG_MESSAGE = "precision = TP / (TP + FP) = 1 / (1 + 1) = 0.5 here"
 KERNEL_SECONDS = 120_000  # ms: importing torch in a fresh kernel on a busy 2-core machine
+VALIDATE_SECONDS = 240_000  # ms: nbgrader runs the whole notebook, its training exercise included
 
 
 def cell(page, index: int):
@@ -59,9 +65,9 @@ def type_into(page, index: int, text: str) -> None:
     page.keyboard.insert_text(text)
 
 
-def test_a_correct_answer_passes_its_visible_check(lab, page, screenshot):
-    shutil.copy(ROOT / "assignments" / ASSIGNMENT / NOTEBOOK, lab.root / NOTEBOOK)  # a fresh copy of the release
-    page.goto(lab.notebook_url(NOTEBOOK))
+def test_a_correct_answer_passes_its_visible_check(lab, folder, page, screenshot):
+    shutil.copy(ROOT / "assignments" / ASSIGNMENT / NOTEBOOK, folder / NOTEBOOK)  # a fresh copy of the release
+    page.goto(lab.notebook_url(f"{folder.name}/{NOTEBOOK}"))
     page.locator(".jp-Notebook .jp-Cell").nth(CHECK_CELL).wait_for(timeout=60_000)
     page.locator("#jp-main-statusbar", has_text="| Idle").wait_for(timeout=KERNEL_SECONDS)  # the kernel is up
 
@@ -78,6 +84,35 @@ def test_a_correct_answer_passes_its_visible_check(lab, page, screenshot):
 
     # What the page ran is what the student typed: save, and read the notebook back from disk.
     page.keyboard.press("Control+s")
-    page.wait_for_timeout(1000)
-    saved = json.loads((lab.root / NOTEBOOK).read_text())
+    page.locator("#jp-main-statusbar", has_text="Saving completed").wait_for(timeout=30_000)
+    saved = json.loads((folder / NOTEBOOK).read_text())
     assert "".join(saved["cells"][ANSWER_CELL]["source"]) == ANSWER
+
+    # Then a wrong answer: the same check now fails, and shows its message rather than a bare AssertionError.
+    type_into(page, ANSWER_CELL, WRONG)
+    run_cell(page, ANSWER_CELL)
+    run_cell(page, CHECK_CELL)
+    output = cell(page, CHECK_CELL).locator(".jp-OutputArea")
+    output.get_by_text(WRONG_MESSAGE).wait_for(timeout=30_000)
+    assert f"AssertionError: {WRONG_MESSAGE}" in output.inner_text(), output.inner_text()
+    printed = output.locator('[data-mime-type="application/vnd.jupyter.stdout"]')
+    assert printed.count() == 0, f"a wrong answer must not print the success line: {printed.all_inner_texts()}"
+    screenshot(page, "student-wrong-answer")
+
+
+def test_validate_reports_success_for_a_filled_notebook(lab, folder, page, screenshot):
+    release = nbformat.read(ROOT / "assignments" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    source = nbformat.read(ROOT / "solutions" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    filled = make_submission(release, solution_bodies(source))
+    for written in (c for c in filled.cells if c.cell_type == "markdown" and "YOUR ANSWER HERE" in c.source):
+        written.source = "Dice counts the overlap twice, so it is never below IoU; they agree on 0 and 1."
+    nbformat.write(filled, folder / NOTEBOOK)
+    page.goto(lab.notebook_url(f"{folder.name}/{NOTEBOOK}"))
+    page.locator("#jp-main-statusbar", has_text="| Idle").wait_for(timeout=KERNEL_SECONDS)
+
+    # nbgrader's toolbar button: it runs the whole saved notebook, the training exercise too, on the server.
+    page.get_by_role("button", name="Validate").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.get_by_text("Validation Results").wait_for(timeout=VALIDATE_SECONDS)
+    assert "Success! Your notebook passes all the tests." in dialog.inner_text(), dialog.inner_text()
+    screenshot(page, "student-validate-passes")
