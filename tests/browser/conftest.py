@@ -98,6 +98,7 @@ def lab(tmp_path_factory):
     log = tmp_path / "jupyterlab.log"
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
                COURSE_MODE="quick")
+    env.pop("COURSE_RESULTS", None)  # record() in a notebook only prints
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
                f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
                f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={workspaces}"]
