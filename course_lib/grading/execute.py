@@ -33,7 +33,7 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
-from ..tools.exercises import defined_names
+from ..tools.cell_names import defined_names
 from . import files, kernel_guard
 from .sandbox import SandboxedKernelManager
 

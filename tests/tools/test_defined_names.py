@@ -7,13 +7,14 @@ tests. A name one of them misses is a name a student's cell can leave changed (t
 
 import pytest
 
-from course_lib.tools import exercises
+from course_lib.tools import cell_names, exercises
 
 execute = pytest.importorskip("course_lib.grading.execute", reason="the grader needs the grading extra (nbgrader)")
 
 
 def test_the_grader_and_the_runner_use_the_same_definition():
-    assert execute.defined_names is exercises.defined_names
+    assert execute.defined_names is cell_names.defined_names
+    assert exercises.defined_names is cell_names.defined_names
 
 
 @pytest.mark.parametrize(
@@ -37,14 +38,14 @@ def test_the_grader_and_the_runner_use_the_same_definition():
     ],
 )
 def test_every_binding_of_the_cell_scope(source, expected):
-    assert exercises.defined_names(source) == expected
+    assert cell_names.defined_names(source) == expected
 
 
 def test_ipython_syntax_is_read_as_the_kernel_reads_it():
     pytest.importorskip("IPython")
     source = "%matplotlib inline\nfiles = !ls\ndef helper():\n    pass\n"
-    assert exercises.defined_names(source) == ["files", "helper"]
+    assert cell_names.defined_names(source) == ["files", "helper"]
 
 
 def test_a_cell_that_does_not_parse_binds_nothing():
-    assert exercises.defined_names("def broken(:\n    pass\n") == []
+    assert cell_names.defined_names("def broken(:\n    pass\n") == []
