@@ -28,6 +28,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "build" / "browser"
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
+KERNEL_START_MS = 120_000  # a fresh kernel importing torch on a busy 2-core machine
 
 
 def chromium_path() -> str | None:
@@ -84,10 +85,11 @@ def _wait_until_up(lab: Lab, process: subprocess.Popen, log: Path, seconds: floa
     raise RuntimeError(f"JupyterLab did not answer within {seconds:.0f} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lab(tmp_path_factory):
-    """JupyterLab (the pinned one, from .venv) serving an empty root folder, shared by a module's tests (a start
-    costs 10-15 s on a busy machine); each test works in its own subfolder (see ``folder``)."""
+    """JupyterLab (the pinned one, from .venv) serving an empty root folder, shared by the browser tests (they run in
+    one xdist worker, group "browser"; a start and stop cost 8-20 s on a busy machine); each test works in its own
+    subfolder (see ``folder``)."""
     tmp_path = tmp_path_factory.mktemp("lab")
     root, settings, workspaces = tmp_path / "root", tmp_path / "settings", tmp_path / "workspaces"
     root.mkdir()
@@ -128,6 +130,16 @@ def folder(lab, request) -> Path:
     path = lab.root / request.node.name
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def open_notebook(lab, page):
+    """``open_notebook(path)`` opens ``path`` (under the lab's root) in the page and waits until its kernel is idle."""
+    def open_(path: Path) -> None:
+        page.goto(lab.notebook_url(path.relative_to(lab.root).as_posix()))
+        page.locator("#jp-main-statusbar", has_text="| Idle").wait_for(timeout=KERNEL_START_MS)
+
+    return open_
 
 
 @pytest.fixture

@@ -19,8 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(420), pytest.mark.xdist_grou
 
 NOTEBOOK = "ch03a_counting_classic_pipeline.ipynb"
 MARKER = "display(widgets.interactive(show_density"  # the cell with the sigma slider
-KERNEL_SECONDS = 120_000  # ms: a fresh kernel on a busy 2-core machine
-RUN_SECONDS = 240_000  # ms: every cell above the slider, on a busy 2-core machine
+RUN_MS = 240_000  # every cell above the slider, on a busy 2-core machine
 # The src of the figure in the slider's output (the figure is a fresh <img> at each redraw).
 FIGURE_SRC = """(index) => {
     const img = document.querySelectorAll('.jp-Notebook .jp-Cell')[index].querySelector('.widget-output img');
@@ -28,20 +27,19 @@ FIGURE_SRC = """(index) => {
 }"""
 
 
-def test_the_density_slider_renders_and_redraws(lab, folder, page, screenshot):
+def test_the_density_slider_renders_and_redraws(folder, page, open_notebook, screenshot):
     # The notebook as `make course` runs it (exercises solved), up to and including the slider's cell.
     nb = fill_solutions(nbformat.read(ROOT / "notebooks" / NOTEBOOK, as_version=4), NOTEBOOK)
     [index] = [k for k, c in enumerate(nb.cells) if c.cell_type == "code" and MARKER in c.source]
     nb.cells = nb.cells[:index + 1]
     nbformat.write(nb, folder / NOTEBOOK)
-    page.goto(lab.notebook_url(f"{folder.name}/{NOTEBOOK}"))
-    page.locator("#jp-main-statusbar", has_text="| Idle").wait_for(timeout=KERNEL_SECONDS)
+    open_notebook(folder / NOTEBOOK)
 
     page.locator("#jp-MainMenu").get_by_text("Run", exact=True).click()
     page.locator(".lm-Menu").get_by_text("Run All Cells", exact=True).click()
     widget = page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".widget-interact")
     slider = widget.locator(".widget-slider")
-    slider.wait_for(timeout=RUN_SECONDS)
+    slider.wait_for(timeout=RUN_MS)
     figure = widget.locator(".widget-output img")
     figure.wait_for(timeout=60_000)
     assert page.get_by_text("Loading widget").count() == 0, "a widget did not render"

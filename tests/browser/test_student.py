@@ -34,8 +34,8 @@ PASSED = "precision: visible checks passed"
 # A common mistake: recall, TP / (TP + FN), where precision is asked; the check's message names the formula.
 WRONG = ANSWER.replace("fp = float((pred & ~target).sum())", "fp = float((~pred & target).sum())")
 WRONG_MESSAGE = "precision = TP / (TP + FP) = 1 / (1 + 1) = 0.5 here"
-KERNEL_SECONDS = 120_000  # ms: importing torch in a fresh kernel on a busy 2-core machine
-VALIDATE_SECONDS = 240_000  # ms: nbgrader runs the whole notebook, its training exercise included
+RUN_MS = 120_000  # a cell that imports torch, on a busy 2-core machine
+VALIDATE_MS = 240_000  # nbgrader runs the whole notebook, its training exercise included
 
 
 def cell(page, index: int):
@@ -52,7 +52,7 @@ def run_cell(page, index: int) -> None:
         """(index) => {
             const prompt = document.querySelectorAll('.jp-Notebook .jp-Cell')[index].querySelector('.jp-InputPrompt');
             return prompt !== null && /\\[\\d+\\]/.test(prompt.textContent);
-        }""", arg=index, timeout=KERNEL_SECONDS)
+        }""", arg=index, timeout=RUN_MS)
 
 
 def type_into(page, index: int, text: str) -> None:
@@ -65,11 +65,9 @@ def type_into(page, index: int, text: str) -> None:
     page.keyboard.insert_text(text)
 
 
-def test_a_correct_answer_passes_its_visible_check(lab, folder, page, screenshot):
+def test_a_correct_answer_passes_its_visible_check(folder, page, open_notebook, screenshot):
     shutil.copy(ROOT / "assignments" / ASSIGNMENT / NOTEBOOK, folder / NOTEBOOK)  # a fresh copy of the release
-    page.goto(lab.notebook_url(f"{folder.name}/{NOTEBOOK}"))
-    page.locator(".jp-Notebook .jp-Cell").nth(CHECK_CELL).wait_for(timeout=60_000)
-    page.locator("#jp-main-statusbar", has_text="| Idle").wait_for(timeout=KERNEL_SECONDS)  # the kernel is up
+    open_notebook(folder / NOTEBOOK)
 
     for index in SETUP_CELLS:
         run_cell(page, index)
@@ -100,19 +98,18 @@ def test_a_correct_answer_passes_its_visible_check(lab, folder, page, screenshot
     screenshot(page, "student-wrong-answer")
 
 
-def test_validate_reports_success_for_a_filled_notebook(lab, folder, page, screenshot):
+def test_validate_reports_success_for_a_filled_notebook(folder, page, open_notebook, screenshot):
     release = nbformat.read(ROOT / "assignments" / ASSIGNMENT / NOTEBOOK, as_version=4)
     source = nbformat.read(ROOT / "solutions" / ASSIGNMENT / NOTEBOOK, as_version=4)
     filled = make_submission(release, solution_bodies(source))
     for written in (c for c in filled.cells if c.cell_type == "markdown" and "YOUR ANSWER HERE" in c.source):
         written.source = "Dice counts the overlap twice, so it is never below IoU; they agree on 0 and 1."
     nbformat.write(filled, folder / NOTEBOOK)
-    page.goto(lab.notebook_url(f"{folder.name}/{NOTEBOOK}"))
-    page.locator("#jp-main-statusbar", has_text="| Idle").wait_for(timeout=KERNEL_SECONDS)
+    open_notebook(folder / NOTEBOOK)
 
     # nbgrader's toolbar button: it runs the whole saved notebook, the training exercise too, on the server.
     page.get_by_role("button", name="Validate").click()
     dialog = page.locator(".jp-Dialog")
-    dialog.get_by_text("Validation Results").wait_for(timeout=VALIDATE_SECONDS)
+    dialog.get_by_text("Validation Results").wait_for(timeout=VALIDATE_MS)
     assert "Success! Your notebook passes all the tests." in dialog.inner_text(), dialog.inner_text()
     screenshot(page, "student-validate-passes")
