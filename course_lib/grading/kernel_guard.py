@@ -73,6 +73,7 @@ def __grader_make_guard(test_modules):
     missing = object()
     deep_roots = ("numpy", "torch", "math", "builtins", "operator", "functools")
     function_type = types.FunctionType
+    shell_builtins = {"input", "raw_input", "get_ipython", "exit", "quit", "display"}
     dispatcher_type = type(getattr(sys.modules.get("numpy"), "isclose", None))  # numpy's array-function wrapper
     deep = {}        # id(module or class) -> (owner, {attr: (value, code or None)}, label)
 
@@ -96,7 +97,10 @@ def __grader_make_guard(test_modules):
                 items = list(vars(module).items())
             except TypeError:
                 continue
-            deep[id(module)] = (module, {a: _entry(v) for a, v in items if callable(v)}, name)
+            # IPython and ipykernel put fresh bound methods of theirs into builtins for every cell (get_ipython,
+            # input): not the student's, and never what a test compares with
+            deep[id(module)] = (module, {a: _entry(v) for a, v in items if callable(v) and not (
+                name == "builtins" and (a in shell_builtins or type(v) is types.MethodType))}, name)
             for value in [v for _, v in items if issubclass(type(v), type) and id(v) not in deep]:
                 if str(getattr(value, "__module__", "")).split(".")[0] in deep_roots and not value.__flags__ & 256:
                     deep[id(value)] = (value, {a: _entry(v) for a, v in list(vars(value).items()) if callable(v)},

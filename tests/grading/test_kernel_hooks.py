@@ -115,3 +115,14 @@ def test_a_function_whose_code_was_replaced_is_restored(shell):
                           "assert numpy.isclose(0.0, 1.0)").success
     assert "numpy._core.numeric.isclose" in shell.ev(kernel_guard.RESTORE)
     assert shell.run_cell("assert not numpy.isclose(0.0, 1.0)").success
+
+
+def test_the_fresh_builtins_ipykernel_sets_for_every_cell_are_not_reported(shell):
+    import builtins
+
+    saved = builtins.input
+    try:
+        builtins.input = shell.get_ipython  # a new bound method, as ipykernel puts in for every execute request
+        assert shell.ev(kernel_guard.CHECK) == [], "an honest cell would be flagged for review"
+    finally:
+        builtins.input = saved
