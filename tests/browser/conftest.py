@@ -38,9 +38,10 @@ def chromium_path() -> str | None:
     return next((found for name in CHROMIUM_NAMES if (found := shutil.which(name))), None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """A headless Chromium (skips when chromium or playwright is missing)."""
+    """A headless Chromium (skips when chromium or playwright is missing); per module, so that playwright's event
+    loop is gone before the worker runs other tests."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make installs it)")
     executable = chromium_path()
     if executable is None:
@@ -65,6 +66,16 @@ class Lab:
     def __init__(self, root: Path, port: int, token: str):
         self.root, self.port, self.token = root, port, token
         self.url = f"http://127.0.0.1:{port}"
+
+    def shutdown_kernels(self) -> None:
+        """Stop every kernel the server runs (each holds torch in memory)."""
+        def call(method: str, path: str):
+            request = urllib.request.Request(f"{self.url}{path}?token={self.token}", method=method)
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                return json.loads(reply.read() or b"null")
+
+        for kernel in call("GET", "/api/kernels"):
+            call("DELETE", f"/api/kernels/{kernel['id']}")
 
     def notebook_url(self, relative: str) -> str:
         # ?reset: open only this notebook, not a workspace a previous page left behind.
@@ -125,11 +136,12 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture
-def folder(lab, request) -> Path:
-    """This test's own folder in the lab's root."""
+def folder(lab, request):
+    """This test's own folder in the lab's root; the test's kernels are stopped after it."""
     path = lab.root / request.node.name
     path.mkdir()
-    return path
+    yield path
+    lab.shutdown_kernels()
 
 
 @pytest.fixture
