@@ -42,3 +42,22 @@ def test_recipe_trains_on_n_images_and_counts_the_100_held_out(tmp_path, capsys,
         mean, sd = float(line.split(": ")[1].split()[0]), float(line.split("(sd ")[1].split()[0])
         assert "over 2 draws" in line and abs(mean - np.mean(values)) < 0.011, (line, values)
         assert abs(sd - np.std(values, ddof=1)) < 0.011, f"the spread over draws is the sample sd (ddof=1): {line}"
+
+
+def test_cpu_recipe_trains_the_density_net_alone_and_chooses_on_validation(tmp_path, capsys, monkeypatch, one_thread):
+    rng = np.random.default_rng(1)
+    dots = {n: [tuple(int(v) for v in rng.integers(2, 30, 2)) for _ in range(rng.integers(1, 6))]
+            for n in range(1, 201)}
+    root = write_vgg(tmp_path / "vgg_cells", dots, side=32)
+    recipe = load_recipe()
+    assert recipe.main(["--cpu", "--root", str(root), "--n-train", "4", "--seeds", "0", "1", "--steps", "4",
+                        "--crop", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "CPU recipe" in out and "countception" not in out.split("\n", 1)[1], "--cpu trains the density net only"
+    lines = [line for line in out.splitlines() if line.startswith("seed")]
+    assert len(lines) == 2 and all("of CPU time" in line and "at step " in line for line in lines), out
+    assert out.strip().splitlines()[-1].startswith("vgg_cells_mae_n4_density: ") and "over 2 draws" in out
+    result = recipe.run_cpu(root, n_train=4, seed=0, recipe={"steps": 4, "crop": 32, "width": 4, "eval_every": 1})
+    truth = np.array([len(set(dots[n])) for n in range(101, 201)], float)
+    assert abs(result["density"]["bias"]) <= result["density"]["mae"] + 1e-9
+    assert result["density"]["mean_count"] == truth.mean(), "the test images are the last 100"
