@@ -43,16 +43,17 @@ def cell(page, index: int):
 
 
 def run_cell(page, index: int) -> None:
-    """Select cell ``index`` and run it with Shift+Enter, as a student does; wait until its prompt is numbered."""
-    target = cell(page, index)
-    target.locator(".jp-InputPrompt").click()
+    """Select cell ``index`` and run it with Shift+Enter, as a student does; wait until it has run."""
+    prompt = cell(page, index).locator(".jp-InputPrompt")
+    before = prompt.text_content()
+    prompt.click()
     page.keyboard.press("Shift+Enter")
-    # "[*]:" while it runs, "[n]:" once done.
+    # "[*]:" while it runs, then a new execution count: "[n]:" with n larger than any before (a re-run too).
     page.wait_for_function(
-        """(index) => {
+        """([index, before]) => {
             const prompt = document.querySelectorAll('.jp-Notebook .jp-Cell')[index].querySelector('.jp-InputPrompt');
-            return prompt !== null && /\\[\\d+\\]/.test(prompt.textContent);
-        }""", arg=index, timeout=RUN_MS)
+            return prompt !== null && /\\[\\d+\\]/.test(prompt.textContent) && prompt.textContent !== before;
+        }""", arg=[index, before], timeout=RUN_MS)
 
 
 def type_into(page, index: int, text: str) -> None:
