@@ -10,6 +10,14 @@ TRAINING_LOST = {"test_rrr_loss": 0, "test_train_rrr": 0}  # a wrong RRR loss al
 
 CH05_SUBMISSIONS = {
     "correct": ({}, {}, ["visible checks passed", "decoy-free test accuracy after RRR training"]),
+    # the course's ramp under the exercise's name: the hidden checks call it through the guard (issue 20)
+    "lambda_schedule_imports_the_reference": (
+        {"lambda_schedule": [("    if not 0.0 <= progress <= 1.0:\n",
+                              "    from course_lib.confounders.gradient_reversal import lambda_schedule as reference\n"
+                              "    return reference(progress, lambda_max)\n    if not 0.0 <= progress <= 1.0:\n")]},
+        {"test_lambda_schedule": 0},
+        ["calls the course's reference implementation (course_lib.confounders.gradient_reversal.lambda_schedule)"],
+    ),
     "reversal_on_the_forward_pass": (
         {"grad_reverse": [("return x.view_as(x)", "return -ctx.lambda_ * x"),
                           ("return -ctx.lambda_ * grad_output, None", "return grad_output, None")]},
