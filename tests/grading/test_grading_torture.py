@@ -244,6 +244,13 @@ def test_case_outcome(torture, student):
         assert word in row["reasons"], f"{student}: {word!r} not in {row['reasons']!r}"
 
 
+@pytest.mark.parametrize("student", ["correct", "wrong", "blank"])
+def test_honest_submissions_are_not_flagged(torture, student):
+    # the guard keeps ~35 000 functions of numpy, torch and the kernel: none of what an honest run changes is reported
+    reasons = torture["rows"][student]["reasons"]
+    assert "flagged" not in reasons and "restored" not in reasons, f"{student}: {reasons}"
+
+
 def test_grades_csv_has_every_student_and_no_score_above_the_maximum(torture):
     with open(torture["report"].csv) as f:
         rows = {r["student_id"]: r for r in csv.DictReader(f)}
