@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib.counting.datasets import read_vgg_cells, vgg_cells_split
+from course_lib.counting.datasets import read_vgg_cells
 from course_lib.counting.models import CountCeptionNet, DensityFCN
 from course_lib.counting.steady_training import cosine_lr, train_steady
 from course_lib.counting.synthetic_cells import cell_dataset
@@ -74,10 +74,3 @@ def test_train_steady_rejects_bad_arguments():
         with pytest.raises(ValueError):
             train_steady(DensityFCN(1, 1, depth=2, width=4), images, dots, images, dots, **bad)
 
-
-def test_vgg_split_of_a_written_set_is_the_protocol(tmp_path):
-    records = read_vgg_cells(write_vgg_like(tmp_path / "vgg", n=200, seed=0))
-    split = vgg_cells_split(records, n_train=32, seed=5)
-    numbers = {k: [r.meta["number"] for r in v] for k, v in split.items()}
-    assert numbers["test"] == list(range(101, 201)) and len(numbers["train"]) == len(numbers["val"]) == 32
-    assert max(numbers["train"] + numbers["val"]) <= 100 and not set(numbers["train"]) & set(numbers["val"])
