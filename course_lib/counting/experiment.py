@@ -43,13 +43,13 @@
     MAE any 0.62, lymphocyte 0.33, normal 0.59, malignant 0.47 nuclei per tile; detection F1 0.999; 99.6 % of
     matched nuclei classified right.
 
-``QUICK`` settings train in about 10 s of CPU time per seed (one thread; more wall time on a busy machine);
-``FULL`` is sized for a GPU.
+``QUICK`` settings train in about 10 s of CPU time per seed (one thread); ``FULL`` is sized for a GPU.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from dataclasses import dataclass
 
@@ -65,11 +65,11 @@ from course_lib.counting.multiclass import MultiClassDensityLoss, confusion_matr
 from course_lib.counting.peaks import find_cells, localisation_scores
 from course_lib.counting.synthetic_cells import CLUSTERED, EASY, SHIFTED, cell_dataset
 from course_lib.counting.synthetic_nuclei import CLASSES, NucleiConfig, nuclei_dataset
-from course_lib.counting.training import predict_outputs, train_density_model
+from course_lib.counting.training import predict_counts, predict_outputs, train_density_model
 from course_lib.counting.training_data import Lighting, image_tensor
 
 __all__ = ["CountingSettings", "QUICK", "FULL", "settings", "multiclass_settings", "run_counting_experiment",
-           "run_counting_seeds", "seed_summary",
+           "run_counting_seeds", "seed_summary", "run_countception",
            "MultiClassSettings", "MULTICLASS_QUICK", "MULTICLASS_FULL", "run_multiclass_experiment", "TEST_CONDITIONS",
            "METHODS"]
 
@@ -132,6 +132,15 @@ def _training_distribution(n: int, settings: CountingSettings, seed: int, role: 
     return np.concatenate([p[0] for p in parts]), [d for p in parts for d in p[1]]
 
 
+def _splits(settings: CountingSettings, seed: int):
+    """One seed's images: training and validation (the training distribution) and the test sets by condition."""
+    val_images, val_dots = _training_distribution(settings.n_val, settings, seed, role=1)
+    test = {name: cell_dataset(settings.n_test, cfg, seed=_seed(seed, 2, k))
+            for k, (name, cfg) in enumerate(TEST_CONDITIONS.items())}  # every split has its own seeds: any order
+    return (_training_distribution(settings.n_train, settings, seed, role=0),
+            (_relight(val_images, settings.lighting, seed), val_dots), test)
+
+
 def _relight(images: np.ndarray, lighting: Lighting | None, seed: int) -> np.ndarray:
     """Apply ``lighting`` once to each image with a fixed generator (validation from the training distribution)."""
     if lighting is None:
@@ -181,11 +190,7 @@ def run_counting_experiment(settings: CountingSettings | None = None, *, seed: i
     """
     settings = settings or config.pick(QUICK, FULL)  # the parameter shadows settings()
     device = device or config.device()
-    train_images, train_dots = _training_distribution(settings.n_train, settings, seed, role=0)
-    val_images, val_dots = _training_distribution(settings.n_val, settings, seed, role=1)
-    val_images = _relight(val_images, settings.lighting, seed)
-    test = {name: cell_dataset(settings.n_test, cfg, seed=_seed(seed, 2, k))
-            for k, (name, cfg) in enumerate(TEST_CONDITIONS.items())}
+    (train_images, train_dots), (val_images, val_dots), test = _splits(settings, seed)
 
     models, histories, seconds = {}, {}, {}
     tic = time.perf_counter()
@@ -273,6 +278,33 @@ def run_counting_seeds(settings: CountingSettings | None = None, *, device=None,
     return {"runs": runs, "summary": seed_summary([r["table"] for r in runs]), "seconds": time.perf_counter() - start}
 
 
+def run_countception(settings: CountingSettings | None = None, *, seed: int = 0, width: int = 4, crop: int = 48,
+                     epochs: int = 30, device=None, progress: bool = False) -> dict:
+    """A small Count-ception net on the data of one seed of :func:`run_counting_experiment` (``ch03b`` quick mode).
+
+    The seed's images, optimiser, learning rate, batch size and selection (best validation count MAE) are the density
+    net's; ``width``, ``crop`` and ``epochs`` its own (every layer at full resolution: a CPU affords less).
+
+    Returns
+    -------
+    dict
+        ``table``: a row per test condition (``mae``, ``relative_error``, ``bias``); ``counts``: ``{condition: (n_test,)
+        counts}``; ``val_mae``: the kept epoch's validation count MAE; ``model``, ``history``, ``seconds``.
+    """
+    settings = settings or config.pick(QUICK, FULL)  # the parameter shadows settings()
+    device = device or config.device()
+    (train_images, train_dots), (val_images, val_dots), test = _splits(settings, seed)
+    config.seed_everything(seed)
+    model = CountCeptionNet(1, 1, window=settings.window, width=width, normalize_input=settings.normalize_input)
+    history = train_density_model(model, train_images, train_dots, val_images, val_dots, crop=crop,
+                                  lighting=settings.lighting, epochs=epochs, batch_size=settings.batch_size,
+                                  lr=settings.lr, seed=seed, device=device, progress=progress)
+    counts = {n: predict_counts(model, im, device=device)[:, 0].astype(np.float64) for n, (im, _) in test.items()}
+    rows = [_row(name, "countception", counts[name], [len(d) for d in test[name][1]]) for name in test]
+    return {"table": pd.DataFrame(rows), "counts": counts, "val_mae": float(min(history["val_count_mae"])),
+            "model": model, "history": history, "seconds": history.seconds}
+
+
 @dataclass(frozen=True)
 class MultiClassSettings:
     n_train: int = 96  # training tiles of synthetic_nuclei's default NucleiConfig
@@ -303,6 +335,15 @@ def multiclass_settings() -> MultiClassSettings:
     return config.pick(MULTICLASS_QUICK, MULTICLASS_FULL)
 
 
+@functools.lru_cache(maxsize=1)
+def _nuclei_splits(n_train: int, n_val: int, n_test: int, seed: int):
+    """Training, validation and test tiles of one seed, drawn once (read-only): a second λ reuses them."""
+    splits = tuple(nuclei_dataset(n, NucleiConfig(), seed=_seed(seed, role, 50))
+                   for role, n in enumerate((n_train, n_val, n_test)))
+    [a.setflags(write=False) for images, dots, classes in splits for a in (images, *dots, *classes)]
+    return splits
+
+
 def run_multiclass_experiment(settings: MultiClassSettings | None = None, *, seed: int = 0, device=None,
                               progress: bool = False) -> dict:
     """Count and classify lymphocytes, normal and malignant epithelial nuclei with one density channel each.
@@ -320,9 +361,8 @@ def run_multiclass_experiment(settings: MultiClassSettings | None = None, *, see
     """
     settings = settings or config.pick(MULTICLASS_QUICK, MULTICLASS_FULL)
     device = device or config.device()
-    cfg, n_classes = NucleiConfig(), len(CLASSES)
-    tr, va, te = (nuclei_dataset(n, cfg, seed=_seed(seed, role, 50)) for role, n in
-                  enumerate((settings.n_train, settings.n_val, settings.n_test)))
+    n_classes = len(CLASSES)
+    tr, va, te = _nuclei_splits(settings.n_train, settings.n_val, settings.n_test, seed)
     config.seed_everything(seed)
     model = DensityFCN(3, 1 + n_classes, depth=settings.depth, width=settings.width,
                        class_head=settings.class_head)

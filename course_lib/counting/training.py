@@ -5,9 +5,10 @@
 a :class:`~course_lib.counting.training_data.DensityDataset` of random crops (flips, optional lighting) for
 training, whole unaugmented images for validation, Adam with a cosine learning-rate decay, and the lecture's
 L1 loss (:func:`~course_lib.counting.density.l1_density_loss`) unless told otherwise. After every epoch the
-count MAE of the validation images is measured, and the weights of the best epoch are restored at the end: the
-choice is made on the validation split only. The loop itself is :func:`course_lib.training.fit`, shared by
-every chapter; what is particular to counting is the evaluate hook (counts, not losses) and the data.
+count MAE of the validation images is measured (from the same pass over them as the validation loss), and the
+weights of the best epoch are restored at the end: the choice is made on the validation split only. The loop
+itself is :func:`course_lib.training.fit`, shared by every chapter; what is particular to counting is the evaluate
+hook (counts, not losses) and the data.
 
 :func:`predict_outputs` and :func:`predict_counts` run a trained net on new images in evaluation mode.
 """
@@ -42,15 +43,42 @@ def predict_counts(model: nn.Module, images, *, batch_size: int = 16, device=Non
     return model.counts(predict_outputs(model, images, batch_size=batch_size, device=device)).numpy()
 
 
-def count_mae_hook(net: nn.Module, loader, device) -> dict[str, float]:
-    """``fit``'s evaluate hook: count MAE on the validation images (called in eval mode, without gradients)."""
-    errors = []
-    for x, y in loader:
-        out = net(x.to(device)).float()
-        errors.append((net.counts(out) - net.counts(y.to(device).float())).abs().cpu())  # (B, K)
-    errors = torch.cat(errors)  # (n, K); channel 0 = any cell, then the classes
+def _count_mae(net: nn.Module, pairs) -> dict[str, float]:
+    """Count MAE over ``(output, target)`` batches, each (B, K, H', W'); channel 0 = any cell, then the classes."""
+    errors = torch.cat([(net.counts(out.float()) - net.counts(y.float())).abs().cpu() for out, y in pairs])  # (n, K)
     # the mean over channels: with several classes, selection also rewards counting each class right
     return {"val_count_mae": errors.mean().item()}
+
+
+def count_mae_hook(net: nn.Module, loader, device) -> dict[str, float]:
+    """``fit``'s evaluate hook: count MAE on the validation images (called in eval mode, without gradients)."""
+    return _count_mae(net, ((net(x.to(device)), y.to(device)) for x, y in loader))
+
+
+class _OncePerEpoch:
+    """The validation loss and the count MAE from one pass over the validation images, not two.
+
+    ``fit`` computes the validation loss batch by batch, then calls its evaluate hook, which would run the net over
+    the same images again. Here the loss keeps the outputs it computed in evaluation mode, and the hook reads them.
+    """
+
+    def __init__(self, loss_fn: Callable):
+        self.loss_fn, self.outputs = loss_fn, []
+
+    def compute_loss(self, model: nn.Module, batch) -> torch.Tensor:
+        out = model(batch[0])
+        if not model.training:  # a validation batch: keep it for the hook
+            self.outputs.append((out, batch[1]))
+        return self.loss_fn(out, batch[1])
+
+    def evaluate(self, net: nn.Module, loader, device) -> dict[str, float]:
+        pairs, self.outputs = self.outputs, []
+        if not pairs:
+            return count_mae_hook(net, loader, device)
+        # every pass over a DataLoader draws a seed from torch's global generator, which also draws the training
+        # crops: starting the skipped pass keeps that draw, so training is the same as with two passes
+        iter(loader)
+        return _count_mae(net, pairs)
 
 
 def train_density_model(model: nn.Module, train_images, train_dots, val_images, val_dots, *, train_classes=None,
@@ -99,7 +127,8 @@ def train_density_model(model: nn.Module, train_images, train_dots, val_images, 
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     # cosine decay: big steps early, small ones at the end, where the validation MAE settles
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    return fit(model, loader, loss_fn or l1_density_loss, epochs=epochs, optimizer=optimizer, scheduler=scheduler,
-               val_loader=val_loader,
-               evaluate=count_mae_hook, monitor="val_count_mae", monitor_mode="min", seed=seed,
+    once = _OncePerEpoch(loss_fn or l1_density_loss)
+    return fit(model, loader, compute_loss=once.compute_loss, epochs=epochs, optimizer=optimizer,
+               scheduler=scheduler, val_loader=val_loader,
+               evaluate=once.evaluate, monitor="val_count_mae", monitor_mode="min", seed=seed,
                device=device, progress=progress, desc=type(model).__name__)

@@ -172,3 +172,19 @@ def test_count_errors_skips_zero_truths_in_the_relative_error():
 def test_count_errors_rejects_bad_input(pred, true, match):
     with pytest.raises(ValueError, match=match):
         count_errors(pred, true)
+
+
+def test_tune_classic_shares_step_1_and_counts_as_classic_count():
+    # tune_classic runs step 1 once per sigma and the watershed once per min_distance: the grid must be the MAE of
+    # classic_count itself on every image (the oracle), here on 3 crowded 128 px images and the default grid
+    from course_lib.counting.classic import tune_classic
+
+    images, dots = cell_dataset(3, CLUSTERED, seed=11)
+    true = np.array([len(d) for d in dots])
+    sigmas, min_distances = (0.5, 1.0, 2.0), (3, 4, 5, 7)
+    tuned = tune_classic(images, dots)
+    expected = np.array([[np.abs([classic_count(im, sigma=s, min_distance=m).count for im in images] - true).mean()
+                          for m in min_distances] for s in sigmas])  # (3, 4)
+    np.testing.assert_array_equal(tuned["grid"], expected)
+    with pytest.raises(ValueError, match="`min_distance` must be an int >= 1"):
+        tune_classic(images, dots, min_distances=(0, 4))

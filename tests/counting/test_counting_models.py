@@ -228,3 +228,69 @@ def test_dataset_multiclass_maps_and_count_targets():
     assert counts.tolist() == [len(dots[1])] + [float(np.sum(classes[1] == c)) for c in range(3)]
     with pytest.raises(ValueError, match="needs target='density' or 'count'"):
         DensityDataset(images, dots, classes=classes, n_classes=3, target="countception")
+
+
+def test_run_countception_trains_on_the_seed_data_of_the_density_comparison(one_thread):
+    from course_lib.counting.experiment import QUICK, run_countception, run_counting_experiment
+
+    tiny = dataclasses.replace(QUICK, n_train=6, n_val=3, n_test=2, window=8, classic_sigmas=(0.5,),
+                               classic_min_distances=(4,))
+    cc = run_countception(tiny, seed=1, width=2, crop=32, epochs=2, device="cpu")
+    assert isinstance(cc["model"], CountCeptionNet) and cc["model"].window == 8
+    assert len(cc["history"]["val_count_mae"]) == 2 and cc["val_mae"] == min(cc["history"]["val_count_mae"])
+    assert list(cc["table"]["condition"]) == ["easy", "clustered", "shifted"]
+    assert set(cc["table"]["method"]) == {"countception"}
+    # the oracle: the density comparison of the same seed counts the same test images (its true counts)
+    density = run_counting_experiment(dataclasses.replace(tiny, epochs=1, width=2), seed=1, device="cpu")
+    for row in cc["table"].itertuples():
+        true = density["counts"][row.condition]["true"]  # (2,)
+        assert cc["counts"][row.condition].shape == (2,)
+        assert row.mae == pytest.approx(np.abs(cc["counts"][row.condition] - true).mean())
+        assert row.bias == pytest.approx(np.mean(cc["counts"][row.condition] - true))
+    again = run_countception(tiny, seed=1, width=2, crop=32, epochs=2, device="cpu")
+    np.testing.assert_allclose(again["counts"]["easy"], cc["counts"]["easy"], rtol=1e-6)  # seeded
+
+
+def test_training_validates_once_per_epoch_and_keeps_the_best_count_mae(one_thread):
+    # the validation loss and the count MAE come from one pass over the validation images; the kept weights must
+    # still give, recomputed from scratch by count_mae_hook, the lowest validation count MAE of the history
+    from torch.utils.data import DataLoader
+
+    from course_lib.counting.training import count_mae_hook
+
+    images, dots = cell_dataset(10, SMALL, seed=21)
+    net = DensityFCN(1, 1, depth=2, width=4)
+    calls = []
+    net.register_forward_hook(lambda module, args, out: calls.append(module.training))
+    history = train_density_model(net, images[:6], dots[:6], images[6:], dots[6:], crop=32, epochs=3, batch_size=3,
+                                  seed=0, device="cpu")
+    assert calls.count(False) == 3, "one evaluation-mode pass (4 images, one batch) per epoch, not two"
+    val = DataLoader(DensityDataset(images[6:], dots[6:], target_scale=net.target_scale), batch_size=16)
+    recomputed = count_mae_hook(net.eval(), val, "cpu")["val_count_mae"]
+    assert recomputed == pytest.approx(min(history["val_count_mae"]), rel=1e-5)
+    assert history["val_count_mae"][history.best_epoch] == min(history["val_count_mae"])
+
+
+def test_one_validation_pass_trains_exactly_as_two(one_thread):
+    # the oracle: course_lib.training.fit with the two-pass hook (validation loss, then count_mae_hook); the one-pass
+    # loop must give the same history, so that the chapter's recorded numbers do not depend on the saving
+    from torch.utils.data import DataLoader
+
+    from course_lib.counting.training import count_mae_hook
+    from course_lib.training import fit
+
+    images, dots = cell_dataset(10, SMALL, seed=21)
+    torch.manual_seed(0)
+    net = DensityFCN(1, 1, depth=2, width=4)
+    train = DensityDataset(images[:6], dots[:6], crop=32, flips=True)
+    loader = DataLoader(train, batch_size=3, shuffle=True, generator=torch.Generator().manual_seed(0))
+    optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
+    two = fit(net, loader, l1_density_loss, epochs=4, optimizer=optimizer, val_loader=DataLoader(
+              DensityDataset(images[6:], dots[6:]), batch_size=16), evaluate=count_mae_hook, monitor="val_count_mae",
+              scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=4), seed=0, device="cpu",
+              progress=False)
+    torch.manual_seed(0)
+    one = train_density_model(DensityFCN(1, 1, depth=2, width=4), images[:6], dots[:6], images[6:], dots[6:],
+                              crop=32, epochs=4, batch_size=3, seed=0, device="cpu")
+    for key in ("train_loss", "val_loss", "val_count_mae"):
+        assert one[key] == two[key], f"{key}: the one-pass loop trained differently"

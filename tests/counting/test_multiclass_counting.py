@@ -134,3 +134,18 @@ def test_multiclass_experiment_learns_something(one_thread):
         "any", "lymphocyte", "normal_epithelial", "malignant_epithelial"}
     assert result["accuracy"] > 0.6, f"class accuracy of matched cells {result['accuracy']:.2f} (chance ~0.33)"
     assert result["detection"]["f1"] > 0.6
+
+
+def test_a_second_lambda_reuses_the_seed_tiles_read_only(one_thread):
+    from course_lib.counting.experiment import MULTICLASS_QUICK, _nuclei_splits, run_multiclass_experiment
+
+    tiny = dataclasses.replace(MULTICLASS_QUICK, n_train=4, n_val=2, n_test=2, epochs=1, width=4, crop=32)
+    first = run_multiclass_experiment(tiny, seed=3, device="cpu")
+    tiles = _nuclei_splits(4, 2, 2, 3)
+    assert _nuclei_splits(4, 2, 2, 3) is tiles, "the same seed and sizes: the tiles are drawn once"
+    with pytest.raises(ValueError, match="read-only"):
+        tiles[0][0][0, 0, 0] = 0.0  # training must never change the shared tiles
+    again = run_multiclass_experiment(tiny, seed=3, device="cpu")  # from the cache: the same result
+    np.testing.assert_allclose(again["table"]["mae"], first["table"]["mae"], rtol=1e-6)
+    other = run_multiclass_experiment(dataclasses.replace(tiny, lambdas=(1.0, 1.0, 3.0)), seed=3, device="cpu")
+    assert other["history"]["train_loss"] != first["history"]["train_loss"], "λ changes the loss that is trained"
