@@ -37,7 +37,10 @@ hence at most about 4 min per draw on an idle core and about 12 min for the thre
 0.85 cells (mean 0.89, sd 0.13; mean count 172), before the validation scale 3.95, 6.05 and 5.04 (mean 5.01): the
 net under-counts, by 2-3.5 % on these images. The validation MAE of the averaged weights (before the scale) moved
 by 4-5 cells between checks in the first half of the checks and by at most 1.4 cells in the last three. These
-numbers are on synthetic images; the real set has not been run with this recipe.
+numbers are on synthetic images; the real set has not been run with this recipe. Two torch threads did not help on
+the shared machine: seed 0 with ``OMP_NUM_THREADS=2`` at a load average of about 3 took 814 s wall and 870 s of CPU
+time (test MAE 0.92; the thread count changes the floating-point sums, so not the 1.04 of one thread). Run it with
+``OMP_NUM_THREADS=1`` where other jobs share the cores.
 
 References
 ----------
