@@ -79,6 +79,17 @@ def _is_forbidden(module: str, forbidden: Iterable[str]) -> bool:
     return any(module == name or module.startswith(name + ".") for name in forbidden)
 
 
+def _is_tqdm_monitor(thread) -> bool:
+    # tqdm starts one monitor thread the first time a course training loop shows a bar; it only refreshes bars of a
+    # tqdm class defined by tqdm itself, so it cannot run a student's code. One of a student's own class can.
+    monitor_module = sys.modules.get("tqdm._monitor")
+    if monitor_module is None or type(thread) is not getattr(monitor_module, "TMonitor", None):
+        return False
+    bar_class = getattr(thread, "tqdm_cls", None)
+    return isinstance(bar_class, type) and all(
+        (cls.__module__ or "").split(".")[0] == "tqdm" for cls in bar_class.__mro__ if cls is not object)
+
+
 def foreign_threads() -> list[str]:
     """Names of the running Python threads that are neither this one nor the kernel's own.
 
@@ -95,6 +106,8 @@ def foreign_threads() -> list[str]:
         thread = known.get(ident)
         module = type(thread).__module__ if thread is not None else ""
         if thread is not None and module.split(".")[0] in _KERNEL_PACKAGES and module != "__main__":
+            continue
+        if _is_tqdm_monitor(thread):
             continue
         found.append(thread.name if thread is not None else f"thread {ident}")
     return found

@@ -181,3 +181,21 @@ def test_plain_values_pass_unchanged():
     hooked.register_forward_hook(lambda *a: torch.ones(2))
     with pytest.raises(AssertionError, match="hooks"):
         plain(hooked)
+
+
+def test_tqdm_monitor_of_a_course_training_bar_is_not_a_foreign_thread():
+    from tqdm import tqdm
+    from tqdm._monitor import TMonitor
+
+    from course_lib.tools.guard import foreign_threads
+
+    class StudentBar(tqdm):  # a student's own bar class: its monitor would call the student's methods
+        pass
+
+    course_monitor, student_monitor = TMonitor(tqdm, 60), TMonitor(StudentBar, 60)
+    try:
+        names = foreign_threads()
+        # both are named "tqdm_monitor": only the student's class's monitor is listed
+        assert names.count(student_monitor.name) == 1
+    finally:
+        course_monitor.exit(), student_monitor.exit()
