@@ -6,6 +6,7 @@ Data:
     :mod:`~course_lib.counting.synthetic_wells`   a 96-well plate over time: growth per treatment, well images
     :mod:`~course_lib.counting.datasets`          VGG cells, BBBC005, bone marrow, adipocytes: dots and counts
     :mod:`~course_lib.counting.training_data`     one Dataset of (image, target) pairs for every net; lighting
+    :mod:`~course_lib.counting.synthetic_vgg`     VGG-cells-like images in the real set's file layout (CPU recipe)
 
 Methods:
 
@@ -13,6 +14,7 @@ Methods:
     :mod:`~course_lib.counting.density`     Gaussian density targets (sum = count), Count-ception targets, the L1 loss
     :mod:`~course_lib.counting.models`      density U-Net, Count-ception net
     :mod:`~course_lib.counting.training`    the training loop (selection on validation), predicted counts
+    :mod:`~course_lib.counting.steady_training`  warm-up, cosine decay, weight averaging: the VGG cells CPU recipe
     :mod:`~course_lib.counting.peaks`       cells as density peaks, one-to-one matching, localisation F1
     :mod:`~course_lib.counting.multiclass`  one density per class: lambda-weighted loss, max-over-channels classes
     :mod:`~course_lib.counting.experiment`  the chapter's comparisons, one call each
