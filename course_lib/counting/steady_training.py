@@ -59,7 +59,7 @@ def cosine_lr(step: int, steps: int, lr: float, warmup: int) -> float:
     Examples
     --------
     >>> [round(cosine_lr(s, 10, 1.0, 2), 3) for s in (0, 1, 2, 6, 9)]
-    [0.5, 1.0, 1.0, 0.5, 0.03]
+    [0.5, 1.0, 1.0, 0.5, 0.038]
     """
     if step < warmup:
         return lr * (step + 1) / warmup
