@@ -11,8 +11,9 @@ fails or its peak exceeds ``--max-gib`` (14 GiB: a Colab T4 has 15 GiB usable)::
     .venv/bin/python benchmarks/full_mode_gpu.py --dry-run             # what would run (no training; any machine)
     .venv/bin/python benchmarks/full_mode_gpu.py --device cpu --smoke  # the same calls with sizes cut to a handful
 
-``--smoke`` keeps the FULL settings (image sizes, model widths and depths, recipes) and cuts only what makes a run
-long: images, epochs, steps, seeds. It checks the call path of every chapter, not its numbers.
+``--smoke`` runs each chapter's ``SMOKE`` settings, the ones ``COURSE_SMOKE=1`` gives the notebooks: the FULL
+settings (image sizes, model widths and depths, recipes) with only what makes a run long cut: images, epochs, steps,
+seeds. It checks the call path of every chapter, not its numbers.
 
 Where a chapter does not use the GPU, the table says so (peak 0): ch05's methods train on the CPU by design
 (``course_lib.confounders.methods`` fixes ``device="cpu"``), and its real chest X-ray mix is assembled in the ch05a
@@ -27,7 +28,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,7 @@ class Chapter:
     key: str  # e.g. "ch03b"
     title: str
     settings: Callable[[], dict]  # name -> FULL settings object(s) the run uses
-    smoke: Callable[[dict], dict]  # the same settings with sizes, epochs and seeds cut
+    smoke: Callable[[], dict]  # the chapter's SMOKE settings: the same with sizes, epochs and seeds cut
     data: Callable[[], tuple[str, Path | None]]  # (description, real root or None)
     outputs: str  # the headline numbers it prints
     run: Callable[[dict, Path | None, str], dict[str, float]]  # (settings, real root, device) -> headline numbers
@@ -65,10 +66,9 @@ def _ch01_settings() -> dict:
     return {"fusion": experiment.FULL, "real": real_data.FULL}
 
 
-def _ch01_smoke(s: dict) -> dict:
-    from course_lib.chest_xray import real_data
-    return {"fusion": replace(s["fusion"], n_train=48, n_val=24, n_test=24, epochs=1, seeds=(0,), n_resamples=20),
-            "real": real_data.QUICK}
+def _ch01_smoke() -> dict:
+    from course_lib.chest_xray import experiment, real_data
+    return {"fusion": experiment.SMOKE, "real": real_data.SMOKE}
 
 
 def _ch01_data():
@@ -101,8 +101,9 @@ def _ch02a_settings() -> dict:
     return {"balancing": balancing_experiment.FULL}
 
 
-def _ch02a_smoke(s: dict) -> dict:
-    return {"balancing": replace(s["balancing"], train_tiles=3, eval_tiles=2, epochs=1, seeds=(0,))}
+def _ch02a_smoke() -> dict:
+    from course_lib.histology import balancing_experiment
+    return {"balancing": balancing_experiment.SMOKE}
 
 
 def _ch02a_data():
@@ -137,11 +138,9 @@ def _ch02bc_settings() -> dict:
     return {"loss": loss_experiment.FULL, "nuclei": experiments.FULL, "sampling": sampling_experiment.FULL}
 
 
-def _ch02bc_smoke(s: dict) -> dict:
-    return {"loss": replace(s["loss"], n_train=32, n_val=16, n_test=16, epochs=1, seeds=(0,), n_resamples=20),
-            "nuclei": replace(s["nuclei"], n_train=8, n_val=4, n_test=4, epochs=1, seeds=(0,)),
-            "sampling": replace(s["sampling"], n_train=8, n_val=4, n_test=4, patches=128, epochs=2,
-                                curriculum_epochs=1, seeds=(0,))}
+def _ch02bc_smoke() -> dict:
+    from course_lib.histology import experiments, loss_experiment, sampling_experiment
+    return {"loss": loss_experiment.SMOKE, "nuclei": experiments.SMOKE, "sampling": sampling_experiment.SMOKE}
 
 
 def _ch02bc_run(s: dict, root: Path | None, device: str) -> dict[str, float]:
@@ -167,10 +166,10 @@ def _ch03_settings() -> dict:
                     "batch_size": 8, "lr": 1e-3}}  # benchmarks/vgg_cells_protocol.py's defaults
 
 
-def _ch03_smoke(s: dict) -> dict:
-    return {"counting": replace(s["counting"], n_train=8, n_val=4, n_test=4, epochs=1, seeds=(0,)),
-            "multiclass": replace(s["multiclass"], n_train=8, n_val=4, n_test=4, epochs=1),
-            "vgg": s["vgg"] | {"n_train": 4, "seeds": (0,), "epochs": 1}}
+def _ch03_smoke() -> dict:
+    from course_lib.counting import experiment
+    return {"counting": experiment.SMOKE, "multiclass": experiment.MULTICLASS_SMOKE,
+            "vgg": _ch03_settings()["vgg"] | {"n_train": 4, "seeds": (0,), "epochs": 1}}
 
 
 def _ch03_data():
@@ -210,11 +209,9 @@ def _ch04_settings() -> dict:
     return {"bias": experiment.FULL}
 
 
-def _ch04_smoke(s: dict) -> dict:
-    b = s["bias"]
-    return {"bias": replace(b, fractions=(0.0, 1.0), seeds=(0,), n_source=16, n_target=16, n_classifier_train=32,
-                            n_classifier_val=32, n_test=32, n_val=32, classifier_epochs=1,
-                            translator=replace(b.translator, steps=2))}
+def _ch04_smoke() -> dict:
+    from course_lib.translation import experiment
+    return {"bias": experiment.SMOKE}
 
 
 def _ch04_data():
@@ -243,11 +240,9 @@ def _ch05_settings() -> dict:
     return {"sweep": experiment.FULL, "decoy": experiment.DECOY_FULL}
 
 
-def _ch05_smoke(s: dict) -> dict:
-    w = s["sweep"]
-    return {"sweep": replace(w, n_train=64, n_val=32, n_val_shifted=16, n_test=32, seeds=(0,), saliency_images=8,
-                             train=replace(w.train, epochs=1), grids=tuple((m, g[:1]) for m, g in w.grids)),
-            "decoy": replace(s["decoy"], epochs=1, seeds=(0,))}
+def _ch05_smoke() -> dict:
+    from course_lib.confounders import experiment
+    return {"sweep": experiment.SMOKE, "decoy": experiment.DECOY_SMOKE}
 
 
 def _ch05_run(s: dict, root: Path | None, device: str) -> dict[str, float]:
@@ -329,7 +324,7 @@ def main(argv=None) -> int:
     os.environ["COURSE_MODE"] = "full"
     print(f"full mode, device {device}{', smoke (sizes cut)' if args.smoke else ''}, "
           f"peak limit {args.max_gib:g} GiB, chapters {[c.key for c in chapters]}")
-    plans = [(c, c.smoke(c.settings()) if args.smoke else c.settings()) for c in chapters]
+    plans = [(c, c.smoke() if args.smoke else c.settings()) for c in chapters]
     if args.dry_run:
         for chapter, settings in plans:
             print(describe(chapter, settings))

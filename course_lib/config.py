@@ -18,6 +18,11 @@ COURSE_DATA
     Folder with the real datasets (default ``~/course_data``).
 COURSE_DEVICE
     Force a device (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
+COURSE_SMOKE
+    ``1`` in full mode: the FULL settings with images, epochs, steps and seeds cut to a handful (each
+    chapter's ``SMOKE`` settings), so that every full-mode branch, real-data reader and full-size model runs
+    once on a CPU in seconds. Its numbers mean nothing; ``make test`` uses it to keep full mode alive without a
+    GPU. Ignored in quick mode.
 """
 
 from __future__ import annotations
@@ -65,6 +70,20 @@ def mode() -> str:
 def is_quick() -> bool:
     """Shorthand for ``mode() == "quick"``."""
     return mode() == "quick"
+
+
+def is_smoke() -> bool:
+    """True in full mode with ``COURSE_SMOKE`` set to ``1`` (or ``true``/``yes``): full mode with sizes cut.
+
+    Raises
+    ------
+    ValueError
+        If ``COURSE_SMOKE`` is set to anything but ``0``/``1``/``true``/``false``/``yes``/``no``/empty.
+    """
+    requested = os.environ.get("COURSE_SMOKE", "").strip().lower()
+    if requested not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise ValueError(f"COURSE_SMOKE must be 0 or 1, got {requested!r}")
+    return requested in ("1", "true", "yes") and mode() == "full"
 
 
 def device() -> torch.device:
@@ -121,6 +140,22 @@ def data_dir(*parts: str) -> Path:
     return root.joinpath(*parts)
 
 
-def pick(quick, full):
-    """Return ``quick`` in quick mode and ``full`` in full mode (for sizes, epochs, ...)."""
-    return quick if is_quick() else full
+def pick(quick, full, smoke=None):
+    """Return ``quick`` in quick mode and ``full`` in full mode (for sizes, epochs, ...).
+
+    ``smoke``, when given, replaces ``full`` under ``COURSE_SMOKE=1`` (:func:`is_smoke`): the same full-mode
+    code path with sizes cut.
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ.update(COURSE_MODE="full", COURSE_SMOKE="1")
+    >>> pick(quick=40, full=200, smoke=8), pick(quick=40, full=200)
+    (8, 200)
+    >>> os.environ.update(COURSE_MODE="quick", COURSE_SMOKE="")
+    >>> pick(quick=40, full=200, smoke=8)
+    40
+    """
+    if is_quick():
+        return quick
+    return smoke if smoke is not None and is_smoke() else full

@@ -42,8 +42,8 @@ from course_lib.chest_xray.synthetic import LABELS, VISIBLE_IN, TwoViewConfig, T
 from course_lib.metrics import auroc
 from course_lib.training import fit
 
-__all__ = ["FusionSettings", "QUICK", "FULL", "settings", "CONTROL", "imagenet_weights_cached", "synthetic_splits",
-           "run_fusion_experiment", "robustness_table", "lateral_benefit", "mean_auroc"]
+__all__ = ["FusionSettings", "QUICK", "FULL", "SMOKE", "settings", "CONTROL", "imagenet_weights_cached",
+           "synthetic_splits", "run_fusion_experiment", "robustness_table", "lateral_benefit", "mean_auroc"]
 
 CONTROL = "pa_twice"  # the capacity-matched control: settings.gain_fusion reading the PA in both inputs
 DENSENET121_FILE = "densenet121-a639ec97.pth"  # torchvision's ImageNet weights, as named in the hub cache
@@ -76,11 +76,13 @@ class FusionSettings:
 QUICK = FusionSettings()
 FULL = FusionSettings(n_train=10_000, n_val=1000, n_test=3000, epochs=20, size=128, width=32, batch_size=64,
                       lr=1e-3, imagenet=True, n_resamples=2000)  # a GPU: 8x the data, 2x the side, 4x wider
+# COURSE_SMOKE=1 (config.is_smoke): FULL with images, epochs and seeds cut, full mode's code path in seconds
+SMOKE = replace(FULL, n_train=48, n_val=24, n_test=24, epochs=1, seeds=(0,), n_resamples=20)
 
 
 def settings() -> FusionSettings:
     """:data:`QUICK` or :data:`FULL`, by :func:`course_lib.config.mode`."""
-    return config.pick(QUICK, FULL)
+    return config.pick(QUICK, FULL, smoke=SMOKE)
 
 
 def imagenet_weights_cached() -> bool:

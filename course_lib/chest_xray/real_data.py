@@ -29,7 +29,8 @@ from course_lib.chest_xray.experiment import (
     run_fusion_experiment,
 )
 
-__all__ = ["REAL_LABELS", "RealSettings", "QUICK", "FULL", "settings", "real_pair_splits", "run_real_experiment"]
+__all__ = ["REAL_LABELS", "RealSettings", "QUICK", "FULL", "SMOKE", "settings", "real_pair_splits",
+           "run_real_experiment"]
 
 REAL_LABELS = {"chexpert": ("Cardiomegaly", "Edema", "Consolidation", "Atelectasis", "Pleural Effusion"),
                "padchest": ("cardiomegaly", "pleural effusion", "emphysema", "flattened diaphragm", "hiatal hernia",
@@ -54,11 +55,15 @@ FULL = RealSettings()
 QUICK = RealSettings(max_studies=400, min_count=2, workers=0,  # the CI fixture trees: seconds on a CPU
                      recipe=replace(FULL.recipe, size=32, backbone="small", width=4, epochs=1, batch_size=8,
                                     lr=3e-3, imagenet=False, n_resamples=50))
+# COURSE_SMOKE=1 (config.is_smoke): FULL with studies, image size and epochs cut, full mode's code path in seconds;
+# no ImageNet start: its weights would be a download
+SMOKE = replace(FULL, max_studies=80, min_count=2, workers=0,
+                recipe=replace(FULL.recipe, size=64, epochs=1, batch_size=8, imagenet=False, n_resamples=20))
 
 
 def settings() -> RealSettings:
     """:data:`QUICK` or :data:`FULL`, by :func:`course_lib.config.mode`."""
-    return config.pick(QUICK, FULL)
+    return config.pick(QUICK, FULL, smoke=SMOKE)
 
 
 def real_pair_splits(name: str, root=None, s: RealSettings | None = None, *, labels=None, seed: int = 0):

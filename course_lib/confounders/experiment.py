@@ -37,7 +37,7 @@ over hundreds of pixels outside the ROI, where a penalty on the squared input gr
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -62,9 +62,9 @@ from course_lib.confounders.saliency import input_gradient
 from course_lib.confounders.synthetic_sites import SHIFTS, SiteConfig, shifted_test_sets, site_dataset
 from course_lib.training import fit
 
-__all__ = ["SweepSettings", "QUICK", "FULL", "settings", "run_sweep", "select", "summarise", "per_seed",
+__all__ = ["SweepSettings", "QUICK", "FULL", "SMOKE", "settings", "run_sweep", "select", "summarise", "per_seed",
            "run_confound_sweep",
-           "DecoySettings", "DECOY_QUICK", "DECOY_FULL", "decoy_settings", "run_decoy", "SPLITS"]
+           "DecoySettings", "DECOY_QUICK", "DECOY_FULL", "DECOY_SMOKE", "decoy_settings", "run_decoy", "SPLITS"]
 
 SPLITS = ("val_kept", "val_shifted", *SHIFTS)
 TEST_SEED = 10_000  # test images come from seeds no training or validation set uses
@@ -114,11 +114,14 @@ FULL = SweepSettings(n_train=2000, n_val=600, n_val_shifted=100, n_test=1000, se
                             ("rrr", (1e2, 1e3, 1e4, 1e5, 1e6)), ("gradmask", (1e1, 1e2, 1e3, 1e4, 1e5)),
                             ("actdiff", (0.01, 0.1, 1.0, 10.0, 100.0))),
                      saliency_images=500, threads=0)
+# COURSE_SMOKE=1 (config.is_smoke): FULL with images, epochs, seeds and grids cut, full mode's code path in seconds
+SMOKE = replace(FULL, n_train=64, n_val=32, n_val_shifted=16, n_test=32, seeds=(0,), saliency_images=8,
+                train=replace(FULL.train, epochs=1), grids=tuple((m, g[:1]) for m, g in FULL.grids))
 
 
 def settings() -> SweepSettings:
     """``QUICK`` or ``FULL`` for the current course mode."""
-    return config.pick(QUICK, FULL)
+    return config.pick(QUICK, FULL, smoke=SMOKE)
 
 
 class _Threads:
@@ -306,10 +309,12 @@ class DecoySettings:
 
 DECOY_QUICK = DecoySettings()
 DECOY_FULL = DecoySettings(seeds=(0, 1, 2, 3, 4), split_seeds=(0, 1))
+# COURSE_SMOKE=1 (config.is_smoke): FULL with epochs and seeds cut, full mode's code path in seconds
+DECOY_SMOKE = replace(DECOY_FULL, epochs=1, seeds=(0,))
 
 
 def decoy_settings() -> DecoySettings:
-    return config.pick(DECOY_QUICK, DECOY_FULL)
+    return config.pick(DECOY_QUICK, DECOY_FULL, smoke=DECOY_SMOKE)
 
 
 def train_decoy_mlp(data, lam: float, seed: int, s: DecoySettings) -> torch.nn.Module:

@@ -51,7 +51,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -68,10 +68,10 @@ from course_lib.counting.synthetic_nuclei import CLASSES, NucleiConfig, nuclei_d
 from course_lib.counting.training import predict_counts, predict_outputs, train_density_model
 from course_lib.counting.training_data import Lighting, image_tensor
 
-__all__ = ["CountingSettings", "QUICK", "FULL", "settings", "multiclass_settings", "run_counting_experiment",
+__all__ = ["CountingSettings", "QUICK", "FULL", "SMOKE", "settings", "multiclass_settings", "run_counting_experiment",
            "run_counting_seeds", "seed_summary", "run_countception",
-           "MultiClassSettings", "MULTICLASS_QUICK", "MULTICLASS_FULL", "run_multiclass_experiment", "TEST_CONDITIONS",
-           "METHODS"]
+           "MultiClassSettings", "MULTICLASS_QUICK", "MULTICLASS_FULL", "MULTICLASS_SMOKE",
+           "run_multiclass_experiment", "TEST_CONDITIONS", "METHODS"]
 
 TEST_CONDITIONS = {"easy": EASY, "clustered": CLUSTERED, "shifted": SHIFTED}
 METHODS = ("classic", "classic_tuned", "density", "countception")  # in the order tables list them
@@ -111,11 +111,13 @@ QUICK = CountingSettings()
 # the paper's recipe on a GPU: more data and epochs, and Count-ception with Cohen et al.'s 32 px window
 FULL = CountingSettings(n_train=480, n_val=96, n_test=200, width=16, crop=128, epochs=60, batch_size=16,
                         countception=True, window=32)
+# COURSE_SMOKE=1 (config.is_smoke): FULL with images, epochs and seeds cut, full mode's code path in seconds
+SMOKE = replace(FULL, n_train=8, n_val=4, n_test=4, epochs=1, seeds=(0,))
 
 
 def settings() -> CountingSettings:
     """``QUICK`` or ``FULL`` by the course mode, as every chapter's ``settings()``."""
-    return config.pick(QUICK, FULL)
+    return config.pick(QUICK, FULL, smoke=SMOKE)
 
 
 def _seed(seed: int, role: int, k: int) -> int:
@@ -188,7 +190,7 @@ def run_counting_experiment(settings: CountingSettings | None = None, *, seed: i
         ``models`` and ``histories`` by method; ``threshold`` (peak threshold chosen on validation);
         ``classic_params`` (the pair chosen for ``classic_tuned`` and its tuning grid); ``seconds`` by method.
     """
-    settings = settings or config.pick(QUICK, FULL)  # the parameter shadows settings()
+    settings = settings or config.pick(QUICK, FULL, smoke=SMOKE)  # the parameter shadows settings()
     device = device or config.device()
     (train_images, train_dots), (val_images, val_dots), test = _splits(settings, seed)
 
@@ -272,7 +274,7 @@ def run_counting_seeds(settings: CountingSettings | None = None, *, device=None,
         ``runs``: the result of every seed (in ``settings.seeds`` order); ``summary``: mean and sd over the seeds;
         ``seconds``: wall time of all seeds together.
     """
-    settings = settings or config.pick(QUICK, FULL)  # the parameter shadows settings()
+    settings = settings or config.pick(QUICK, FULL, smoke=SMOKE)  # the parameter shadows settings()
     start = time.perf_counter()
     runs = [run_counting_experiment(settings, seed=seed, device=device, progress=progress) for seed in settings.seeds]
     return {"runs": runs, "summary": seed_summary([r["table"] for r in runs]), "seconds": time.perf_counter() - start}
@@ -291,7 +293,7 @@ def run_countception(settings: CountingSettings | None = None, *, seed: int = 0,
         ``table``: a row per test condition (``mae``, ``relative_error``, ``bias``); ``counts``: ``{condition: (n_test,)
         counts}``; ``val_mae``: the kept epoch's validation count MAE; ``model``, ``history``, ``seconds``.
     """
-    settings = settings or config.pick(QUICK, FULL)  # the parameter shadows settings()
+    settings = settings or config.pick(QUICK, FULL, smoke=SMOKE)  # the parameter shadows settings()
     device = device or config.device()
     (train_images, train_dots), (val_images, val_dots), test = _splits(settings, seed)
     config.seed_everything(seed)
@@ -328,11 +330,13 @@ class MultiClassSettings:
 MULTICLASS_QUICK = MultiClassSettings()
 MULTICLASS_FULL = MultiClassSettings(n_train=480, n_val=96, n_test=200, width=16, crop=128, epochs=60,
                                      batch_size=16)
+# COURSE_SMOKE=1 (config.is_smoke): FULL with tiles and epochs cut, full mode's code path in seconds
+MULTICLASS_SMOKE = replace(MULTICLASS_FULL, n_train=8, n_val=4, n_test=4, epochs=1)
 
 
 def multiclass_settings() -> MultiClassSettings:
     """``MULTICLASS_QUICK`` or ``MULTICLASS_FULL`` by the course mode."""
-    return config.pick(MULTICLASS_QUICK, MULTICLASS_FULL)
+    return config.pick(MULTICLASS_QUICK, MULTICLASS_FULL, smoke=MULTICLASS_SMOKE)
 
 
 @functools.lru_cache(maxsize=1)
@@ -359,7 +363,7 @@ def run_multiclass_experiment(settings: MultiClassSettings | None = None, *, see
         ``accuracy``: share of matched cells classified right; ``detection``: precision/recall/F1 of channel-0
         peaks; ``model``, ``history``, ``seconds``, ``threshold``, ``classes`` (the class names).
     """
-    settings = settings or config.pick(MULTICLASS_QUICK, MULTICLASS_FULL)
+    settings = settings or config.pick(MULTICLASS_QUICK, MULTICLASS_FULL, smoke=MULTICLASS_SMOKE)
     device = device or config.device()
     n_classes = len(CLASSES)
     tr, va, te = _nuclei_splits(settings.n_train, settings.n_val, settings.n_test, seed)

@@ -8,7 +8,7 @@ tiles in quick mode, the Kaggle IDC patches when present), so the real and synth
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ from course_lib.histology.fcn import PatchClassifier
 from course_lib.histology.sampling import balanced_sampler
 from course_lib.training import fit, predict
 
-__all__ = ["BalancingSettings", "QUICK", "FULL", "settings", "per_class_recall", "BalancingComparison",
+__all__ = ["BalancingSettings", "QUICK", "FULL", "SMOKE", "settings", "per_class_recall", "BalancingComparison",
            "compare_balancing"]
 
 
@@ -45,11 +45,13 @@ class BalancingSettings:
 
 QUICK = BalancingSettings()
 FULL = BalancingSettings(train_tiles=200, eval_tiles=40, epochs=20, widths=(16, 32))
+# COURSE_SMOKE=1 (config.is_smoke): FULL with tiles, epochs and seeds cut, full mode's code path in seconds
+SMOKE = replace(FULL, train_tiles=3, eval_tiles=2, epochs=1, seeds=(0,))
 
 
 def settings() -> BalancingSettings:
     """``QUICK`` in quick mode, ``FULL`` in full mode (:func:`course_lib.config.pick`)."""
-    return config.pick(QUICK, FULL)
+    return config.pick(QUICK, FULL, smoke=SMOKE)
 
 
 def per_class_recall(logits: torch.Tensor, targets: torch.Tensor) -> list[float]:

@@ -18,7 +18,7 @@ the test split is touched once per seed. Each function returns ``{method: {metri
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -39,8 +39,8 @@ from course_lib.metrics.boundary import boundary_f1
 from course_lib.results import mean_sd
 from course_lib.training import fit, predict
 
-__all__ = ["NucleiSettings", "QUICK", "FULL", "settings", "compare_skip_connections", "compare_edge_prediction",
-           "seed_summary"]
+__all__ = ["NucleiSettings", "QUICK", "FULL", "SMOKE", "settings", "compare_skip_connections",
+           "compare_edge_prediction", "seed_summary"]
 
 
 @dataclass(frozen=True)
@@ -65,11 +65,13 @@ class NucleiSettings:
 
 QUICK = NucleiSettings()
 FULL = NucleiSettings(n_train=800, n_val=100, n_test=200, epochs=40, width=16, seeds=(0, 1, 2, 3, 4))
+# COURSE_SMOKE=1 (config.is_smoke): FULL with images, epochs and seeds cut, full mode's code path in seconds
+SMOKE = replace(FULL, n_train=8, n_val=4, n_test=4, epochs=1, seeds=(0,))
 
 
 def settings() -> NucleiSettings:
     """``QUICK`` in quick mode, ``FULL`` in full mode (:func:`course_lib.config.pick`)."""
-    return config.pick(QUICK, FULL)
+    return config.pick(QUICK, FULL, smoke=SMOKE)
 
 
 def seed_summary(results: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, tuple[float, float]]]:

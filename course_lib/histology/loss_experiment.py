@@ -18,7 +18,7 @@ bootstrap over test images of the seed-averaged per-image Dice gives the test-sa
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ from course_lib.histology.unet import UNet
 from course_lib.metrics import average_precision, dice, dice_evaluator, soft_dice_loss
 from course_lib.training import History, fit, predict
 
-__all__ = ["LossSettings", "QUICK", "FULL", "settings", "LOSSES", "LossComparison", "lesion_splits",
+__all__ = ["LossSettings", "QUICK", "FULL", "SMOKE", "settings", "LOSSES", "LossComparison", "lesion_splits",
            "compare_losses"]
 
 
@@ -59,11 +59,13 @@ class LossSettings:
 
 QUICK = LossSettings()
 FULL = LossSettings(n_train=4096, n_val=512, n_test=1024, epochs=40, width=16, seeds=(0, 1, 2, 3, 4))
+# COURSE_SMOKE=1 (config.is_smoke): FULL with images, epochs and seeds cut, full mode's code path in seconds
+SMOKE = replace(FULL, n_train=32, n_val=16, n_test=16, epochs=1, seeds=(0,), n_resamples=20)
 
 
 def settings() -> LossSettings:
     """``QUICK`` in quick mode, ``FULL`` in full mode (:func:`course_lib.config.pick`)."""
-    return config.pick(QUICK, FULL)
+    return config.pick(QUICK, FULL, smoke=SMOKE)
 
 
 def _bce_plus_dice(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

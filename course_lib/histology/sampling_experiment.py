@@ -26,7 +26,7 @@ Jesson et al. (2017). CASED: Curriculum Adaptive Sampling for Extreme Data Imbal
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -40,7 +40,7 @@ from course_lib.histology.unet import UNet
 from course_lib.metrics import best_threshold_dice, dice_evaluator, lesion_detection_scores
 from course_lib.training import fit, predict
 
-__all__ = ["SamplingSettings", "QUICK", "FULL", "settings", "ARMS", "compare_sampling"]
+__all__ = ["SamplingSettings", "QUICK", "FULL", "SMOKE", "settings", "ARMS", "compare_sampling"]
 
 ARMS = ("uniform", "balanced", "cased_to_balanced", "cased")
 
@@ -78,11 +78,13 @@ class SamplingSettings:
 QUICK = SamplingSettings()
 FULL = SamplingSettings(n_train=1000, n_val=100, n_test=200, patches=60000, epochs=30, curriculum_epochs=15,
                         seeds=(0, 1, 2, 3, 4), arms=ARMS)
+# COURSE_SMOKE=1 (config.is_smoke): FULL with images, patches, epochs and seeds cut, full mode's code path in seconds
+SMOKE = replace(FULL, n_train=8, n_val=4, n_test=4, patches=128, epochs=2, curriculum_epochs=1, seeds=(0,))
 
 
 def settings() -> SamplingSettings:
     """``QUICK`` in quick mode, ``FULL`` in full mode (:func:`course_lib.config.pick`)."""
-    return config.pick(QUICK, FULL)
+    return config.pick(QUICK, FULL, smoke=SMOKE)
 
 
 class _NoUpdate:

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -59,7 +59,7 @@ from course_lib.translation.classifier import (
 from course_lib.translation.cyclegan import TranslatorConfig, train_cyclegan, train_paired, translate
 from course_lib.translation.synthetic_brain import BrainConfig, BrainSlices, brain_slices
 
-__all__ = ["BiasSweepSettings", "QUICK", "FULL", "settings", "SweepResult", "BiasSweep", "run_bias_sweep",
+__all__ = ["BiasSweepSettings", "QUICK", "FULL", "SMOKE", "settings", "SweepResult", "BiasSweep", "run_bias_sweep",
            "summarise", "draw_with_fraction", "synthetic_pools"]
 
 
@@ -104,11 +104,15 @@ FULL = BiasSweepSettings(
     translator=TranslatorConfig(width=32, n_blocks=6, d_width=32, d_layers=3, steps=3000, batch_size=8, lr=2e-4,
                                 lambda_identity=0.0),  # the paper's 70 px PatchGAN and lr; sized for a GPU
 )
+# COURSE_SMOKE=1 (config.is_smoke): FULL with slices, steps, fractions and seeds cut, full mode's code path in seconds
+SMOKE = replace(FULL, fractions=(0.0, 1.0), seeds=(0,), n_source=16, n_target=16, n_classifier_train=32,
+                n_classifier_val=32, n_test=32, n_val=32, classifier_epochs=1,
+                translator=replace(FULL.translator, steps=2))
 
 
 def settings() -> BiasSweepSettings:
     """``QUICK`` or ``FULL`` by the course mode."""
-    return config.pick(QUICK, FULL)
+    return config.pick(QUICK, FULL, smoke=SMOKE)
 
 
 @dataclass

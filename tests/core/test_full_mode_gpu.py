@@ -80,7 +80,7 @@ def _sizes(value, path=""):
 def test_smoke_cuts_sizes_of_the_run_but_keeps_the_full_models(script, key):
     chapter = next(c for c in script.CHAPTERS if c.key == key)
     full = chapter.settings()
-    smoke = chapter.smoke(full)
+    smoke = chapter.smoke()
     assert set(smoke) == set(full)
     kept = {k: v for k, v in _sizes(full).items() if not k.startswith("real.")}  # real: the QUICK fixture recipe
     assert kept and {k: _sizes(smoke)[k] for k in kept} == kept, "smoke must keep the FULL models and recipes"
