@@ -114,9 +114,13 @@ FULL = SweepSettings(n_train=2000, n_val=600, n_val_shifted=100, n_test=1000, se
                             ("rrr", (1e2, 1e3, 1e4, 1e5, 1e6)), ("gradmask", (1e1, 1e2, 1e3, 1e4, 1e5)),
                             ("actdiff", (0.01, 0.1, 1.0, 10.0, 100.0))),
                      saliency_images=500, threads=0)
-# COURSE_SMOKE=1 (config.is_smoke): FULL with images, epochs, seeds and grids cut, full mode's code path in seconds
-SMOKE = replace(FULL, n_train=64, n_val=32, n_val_shifted=16, n_test=32, seeds=(0,), saliency_images=8,
-                train=replace(FULL.train, epochs=1), grids=tuple((m, g[:1]) for m, g in FULL.grids))
+# COURSE_SMOKE=1 (config.is_smoke): FULL with images, epochs, seeds and grids cut (two seeds, for a spread), full
+# mode's code path in seconds. Each grid keeps two of FULL's candidates (a choice to make), GradMask's 1e3 among them
+# (ch05b looks at it); 128 training images leave each site more images than ch05a's 32 aligned dimensions.
+SMOKE = replace(FULL, n_train=128, n_val=32, n_val_shifted=16, n_test=32, seeds=(0, 1), saliency_images=8,
+                train=replace(FULL.train, epochs=1),
+                grids=(("subspace", (8.0, 32.0)), ("grl", (0.1, 0.3)), ("rrr", (1e3, 1e4)), ("gradmask", (1e2, 1e3)),
+                       ("actdiff", (0.1, 1.0))))
 
 
 def settings() -> SweepSettings:
@@ -309,8 +313,9 @@ class DecoySettings:
 
 DECOY_QUICK = DecoySettings()
 DECOY_FULL = DecoySettings(seeds=(0, 1, 2, 3, 4), split_seeds=(0, 1))
-# COURSE_SMOKE=1 (config.is_smoke): FULL with epochs and seeds cut, full mode's code path in seconds
-DECOY_SMOKE = replace(DECOY_FULL, epochs=1, seeds=(0,))
+# COURSE_SMOKE=1 (config.is_smoke): FULL with epochs and seeds cut (two seeds, for a spread):
+# full mode's code path in seconds
+DECOY_SMOKE = replace(DECOY_FULL, epochs=1, seeds=(0, 1))
 
 
 def decoy_settings() -> DecoySettings:

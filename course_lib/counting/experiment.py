@@ -111,8 +111,9 @@ QUICK = CountingSettings()
 # the paper's recipe on a GPU: more data and epochs, and Count-ception with Cohen et al.'s 32 px window
 FULL = CountingSettings(n_train=480, n_val=96, n_test=200, width=16, crop=128, epochs=60, batch_size=16,
                         countception=True, window=32)
-# COURSE_SMOKE=1 (config.is_smoke): FULL with images, epochs and seeds cut, full mode's code path in seconds
-SMOKE = replace(FULL, n_train=8, n_val=4, n_test=4, epochs=1, seeds=(0,))
+# COURSE_SMOKE=1 (config.is_smoke): FULL with images, epochs and seeds cut (two seeds, for a spread):
+# full mode's code path in seconds
+SMOKE = replace(FULL, n_train=8, n_val=4, n_test=4, epochs=1, seeds=(0, 1))
 
 
 def settings() -> CountingSettings:
@@ -330,7 +331,8 @@ class MultiClassSettings:
 MULTICLASS_QUICK = MultiClassSettings()
 MULTICLASS_FULL = MultiClassSettings(n_train=480, n_val=96, n_test=200, width=16, crop=128, epochs=60,
                                      batch_size=16)
-# COURSE_SMOKE=1 (config.is_smoke): FULL with tiles and epochs cut, full mode's code path in seconds
+# COURSE_SMOKE=1 (config.is_smoke): FULL with tiles and epochs cut (two seeds, for a spread):
+# full mode's code path in seconds
 MULTICLASS_SMOKE = replace(MULTICLASS_FULL, n_train=8, n_val=4, n_test=4, epochs=1)
 
 

@@ -45,8 +45,9 @@ class BalancingSettings:
 
 QUICK = BalancingSettings()
 FULL = BalancingSettings(train_tiles=200, eval_tiles=40, epochs=20, widths=(16, 32))
-# COURSE_SMOKE=1 (config.is_smoke): FULL with tiles, epochs and seeds cut, full mode's code path in seconds
-SMOKE = replace(FULL, train_tiles=3, eval_tiles=2, epochs=1, seeds=(0,))
+# COURSE_SMOKE=1 (config.is_smoke): FULL with tiles, epochs and seeds cut (two seeds, for a spread):
+# full mode's code path in seconds
+SMOKE = replace(FULL, train_tiles=3, eval_tiles=2, epochs=1, seeds=(0, 1))
 
 
 def settings() -> BalancingSettings:

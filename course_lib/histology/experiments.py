@@ -65,8 +65,9 @@ class NucleiSettings:
 
 QUICK = NucleiSettings()
 FULL = NucleiSettings(n_train=800, n_val=100, n_test=200, epochs=40, width=16, seeds=(0, 1, 2, 3, 4))
-# COURSE_SMOKE=1 (config.is_smoke): FULL with images, epochs and seeds cut, full mode's code path in seconds
-SMOKE = replace(FULL, n_train=8, n_val=4, n_test=4, epochs=1, seeds=(0,))
+# COURSE_SMOKE=1 (config.is_smoke): FULL with images, epochs and seeds cut (two seeds, for a spread):
+# full mode's code path in seconds
+SMOKE = replace(FULL, n_train=8, n_val=4, n_test=4, epochs=1, seeds=(0, 1))
 
 
 def settings() -> NucleiSettings:

@@ -59,8 +59,9 @@ class LossSettings:
 
 QUICK = LossSettings()
 FULL = LossSettings(n_train=4096, n_val=512, n_test=1024, epochs=40, width=16, seeds=(0, 1, 2, 3, 4))
-# COURSE_SMOKE=1 (config.is_smoke): FULL with images, epochs and seeds cut, full mode's code path in seconds
-SMOKE = replace(FULL, n_train=32, n_val=16, n_test=16, epochs=1, seeds=(0,), n_resamples=20)
+# COURSE_SMOKE=1 (config.is_smoke): FULL with images, epochs and seeds cut (two seeds, for a spread):
+# full mode's code path in seconds
+SMOKE = replace(FULL, n_train=32, n_val=16, n_test=16, epochs=1, seeds=(0, 1), n_resamples=20)
 
 
 def settings() -> LossSettings:

@@ -78,8 +78,9 @@ class SamplingSettings:
 QUICK = SamplingSettings()
 FULL = SamplingSettings(n_train=1000, n_val=100, n_test=200, patches=60000, epochs=30, curriculum_epochs=15,
                         seeds=(0, 1, 2, 3, 4), arms=ARMS)
-# COURSE_SMOKE=1 (config.is_smoke): FULL with images, patches, epochs and seeds cut, full mode's code path in seconds
-SMOKE = replace(FULL, n_train=8, n_val=4, n_test=4, patches=128, epochs=2, curriculum_epochs=1, seeds=(0,))
+# COURSE_SMOKE=1 (config.is_smoke): FULL with images, patches, epochs and seeds cut (two seeds, for a spread):
+# full mode's code path in seconds
+SMOKE = replace(FULL, n_train=8, n_val=4, n_test=4, patches=128, epochs=2, curriculum_epochs=1, seeds=(0, 1))
 
 
 def settings() -> SamplingSettings:

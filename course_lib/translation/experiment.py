@@ -104,8 +104,9 @@ FULL = BiasSweepSettings(
     translator=TranslatorConfig(width=32, n_blocks=6, d_width=32, d_layers=3, steps=3000, batch_size=8, lr=2e-4,
                                 lambda_identity=0.0),  # the paper's 70 px PatchGAN and lr; sized for a GPU
 )
-# COURSE_SMOKE=1 (config.is_smoke): FULL with slices, steps, fractions and seeds cut, full mode's code path in seconds
-SMOKE = replace(FULL, fractions=(0.0, 1.0), seeds=(0,), n_source=16, n_target=16, n_classifier_train=32,
+# COURSE_SMOKE=1 (config.is_smoke): FULL with slices, steps, fractions and seeds cut (two seeds, for a spread;
+# 50 % kept: ch04b reads that fraction's rows): full mode's code path in seconds
+SMOKE = replace(FULL, fractions=(0.0, 0.5, 1.0), seeds=(0, 1), n_source=16, n_target=16, n_classifier_train=32,
                 n_classifier_val=32, n_test=32, n_val=32, classifier_epochs=1,
                 translator=replace(FULL.translator, steps=2))
 

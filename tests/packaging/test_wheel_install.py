@@ -3,8 +3,10 @@
 Every other test imports course_lib from the checkout (an editable install), so a module or data file that the wheel
 leaves out would only show on Colab. Here the wheel is built from a copy of the package's sources, installed by the
 notebooks' own setup cell (``_meta.SETUP_CELL``, with ``COURSE_LIB_SPEC`` pointing at the wheel) into an empty
-target folder, and two notebooks run in quick mode from a temporary folder, with a Python that sees that target
-and the course's third-party packages but neither the checkout nor its editable install.
+target folder, and two notebooks run from a temporary folder, with a Python that sees that target and the course's
+third-party packages but neither the checkout nor its editable install. They run in full mode, the mode Colab's GPU
+gets, with sizes cut (``COURSE_SMOKE=1``, as tests/notebooks/test_full_smoke.py runs the other notebooks): this
+test is those two notebooks' full-mode smoke run as well.
 """
 
 from __future__ import annotations
@@ -88,8 +90,8 @@ def kernel_env(out: Path, python: Path, target: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", _meta.SPEC_VARIABLE)}
     # Our kernelspec first; then the course venv's data folder, for nbconvert's HTML templates.
     data = os.pathsep.join([str(out / "jupyter"), str(Path(sys.prefix) / "share" / "jupyter")])
-    env.update(PYTHONPATH=str(target), JUPYTER_PATH=data, COURSE_MODE="quick",
-               PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env.update(PYTHONPATH=str(target), JUPYTER_PATH=data, COURSE_MODE="full", COURSE_SMOKE="1", COURSE_DEVICE="cpu",
+               COURSE_DATA=str(out / "no_course_data"), PIP_DISABLE_PIP_VERSION_CHECK="1")
     return env
 
 
@@ -118,7 +120,7 @@ def test_the_wheel_runs_ch01a_and_ch04a_without_the_checkout(tmp_path):
         nb.cells.append(new_code_cell(PROBE.replace("NAME", name)))
         nbformat.write(nb, work / f"{name}.ipynb")
     done = subprocess.run([str(python), "-m", "course_lib.tools.run_course", "--out", str(tmp_path / "build"),
-                           "--jobs", "2", *(f"{name}.ipynb" for name in NOTEBOOKS)],
+                           "--mode", "full", "--jobs", "2", *(f"{name}.ipynb" for name in NOTEBOOKS)],
                           capture_output=True, text=True, cwd=work, env=env, timeout=600)
     ran = time.perf_counter()
     print(f"wheel {built - start:.1f} s (build + environment), install {installed - built:.1f} s, "
@@ -127,6 +129,7 @@ def test_the_wheel_runs_ch01a_and_ch04a_without_the_checkout(tmp_path):
 
     results = json.loads((tmp_path / "build" / "results.json").read_text())
     assert {r["chapter"] for r in results} == {1, 4}, f"results of chapters 1 and 4 expected, got {results}"
+    assert {r["mode"] for r in results} == {"full"}, "the notebooks must run in full mode"
     checkout = ROOT / "course_lib"
     for name in NOTEBOOKS:
         probe = json.loads((work / f"probe-{name}.json").read_text())
