@@ -18,11 +18,16 @@ def load_recipe():
     return module
 
 
-def test_recipe_trains_on_n_images_and_counts_the_100_held_out(tmp_path, capsys, monkeypatch, one_thread):
-    rng = np.random.default_rng(0)
+def random_vgg_tree(root: Path, seed: int) -> tuple[Path, dict]:
+    """200 images of 32 px in the VGG cells layout, 1-5 random dots each: the tree and its dots by image number."""
+    rng = np.random.default_rng(seed)
     dots = {n: [tuple(int(v) for v in rng.integers(2, 30, 2)) for _ in range(rng.integers(1, 6))]
             for n in range(1, 201)}
-    root = write_vgg(tmp_path / "vgg_cells", dots, side=32)
+    return write_vgg(root, dots, side=32), dots
+
+
+def test_recipe_trains_on_n_images_and_counts_the_100_held_out(tmp_path, capsys, monkeypatch, one_thread):
+    root, dots = random_vgg_tree(tmp_path / "vgg_cells", seed=0)
     recipe = load_recipe()
     images, found = recipe.load(recipe.read_vgg_cells(root)[:3])
     assert images.shape == (3, 32, 32) and images.dtype == np.float32 and 0 <= images.min() <= images.max() <= 1
@@ -45,10 +50,7 @@ def test_recipe_trains_on_n_images_and_counts_the_100_held_out(tmp_path, capsys,
 
 
 def test_cpu_recipe_trains_the_density_net_alone_and_chooses_on_validation(tmp_path, capsys, monkeypatch, one_thread):
-    rng = np.random.default_rng(1)
-    dots = {n: [tuple(int(v) for v in rng.integers(2, 30, 2)) for _ in range(rng.integers(1, 6))]
-            for n in range(1, 201)}
-    root = write_vgg(tmp_path / "vgg_cells", dots, side=32)
+    root, dots = random_vgg_tree(tmp_path / "vgg_cells", seed=1)
     recipe = load_recipe()
     assert recipe.main(["--cpu", "--root", str(root), "--n-train", "4", "--seeds", "0", "1", "--steps", "4",
                         "--crop", "32"]) == 0
