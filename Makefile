@@ -22,7 +22,7 @@ endif
 ASSIGNMENTS := $(notdir $(wildcard solutions/*))
 ITK_SLICE := /usr/share/doc/insighttoolkit5-examples/examples/Data/BrainT1Slice.png
 
-.PHONY: venv sandbox browser course test test-fast lint release grade grade-me clean help
+.PHONY: venv sandbox browser instructor-lab course test test-fast lint release grade grade-me clean help
 
 help:
 	@echo "make course   execute every notebook (quick mode) into build/, with results.json/.md"
@@ -31,6 +31,7 @@ help:
 	@echo "make grade    autograde submitted/ (or FROM=dir) in JOBS workers, FORCE=1 regrades; grades.csv + summary"
 	@echo "make grade-me grade your own notebooks (NB=path ...; default those in assignments/) as student 'me'"
 	@echo "make lint     ruff"
+	@echo "make instructor-lab  JupyterLab with nbgrader's instructor tools (formgrader, Create Assignment)"
 
 $(STAMP): requirements.txt requirements-nodeps.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -77,7 +78,27 @@ browser:
 		echo "note: chromium is not installed and make cannot install it (needs root and apt-get): the browser" \
 		     "tests are skipped. Install it with: apt-get install chromium"
 
-venv: $(STAMP) $(HUB_PROXY) sandbox
+# The course's two JupyterLab roles, the way nbgrader's installation guide ("Disabling extensions") sets them: .venv's
+# own JupyterLab is the student's (nbgrader's Validate button and Assignments list; the formgrader, course list and
+# Create Assignment panel disabled, their server parts too), and `make instructor-lab` adds
+# course_lib/grading/instructor to JUPYTER_CONFIG_PATH, which Jupyter reads before .venv's config, re-enabling them.
+# Neither role shows the "notified about official Jupyter news?" pop-up (the announcements plugin is disabled).
+STUDENT_LAB := $(VENV)/etc/jupyter/labconfig/page_config.json
+INSTRUCTOR_ONLY_LAB := @jupyter/nbgrader:create-assignment @jupyter/nbgrader:formgrader @jupyter/nbgrader:course-list
+
+$(STUDENT_LAB): $(STAMP)
+	$(BIN)/jupyter labextension disable --level=sys_prefix $(INSTRUCTOR_ONLY_LAB) \
+		@jupyterlab/apputils-extension:announcements >/dev/null
+	@# locked: a student cannot switch them back on in JupyterLab's plugin manager
+	$(BIN)/jupyter labextension lock --level=sys_prefix $(INSTRUCTOR_ONLY_LAB) >/dev/null
+	$(BIN)/jupyter server extension disable --sys-prefix nbgrader.server_extensions.formgrader \
+		nbgrader.server_extensions.course_list >/dev/null 2>&1
+
+instructor-lab: venv
+	JUPYTER_CONFIG_PATH="$(abspath course_lib/grading/instructor)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+		$(BIN)/jupyter lab
+
+venv: $(STAMP) $(STUDENT_LAB) $(HUB_PROXY) sandbox
 
 # Quick mode runs as many notebooks at a time as there are cores, one torch thread each (OMP_NUM_THREADS above);
 # full mode one at a time (one GPU).

@@ -5,8 +5,10 @@ when it runs as root with apt-get) through ``executable_path``. Without chromium
 skips with one line saying which is missing.
 
 The server runs on a free loopback port with a random token, in a temporary root folder, with its own settings and
-workspaces folders (a developer's JupyterLab state never leaks in) and Jupyter's news pop-up turned off; the test
-starts it and stops it.
+workspaces folders (a developer's JupyterLab state never leaks in); the test starts it and stops it. It runs in one of
+the course's two roles: the student's, which ``make`` sets up in ``.venv`` (nbgrader's Validate and Assignments only),
+or the instructor's (``JUPYTER_CONFIG_PATH`` naming ``course_lib/grading/instructor``, as ``make instructor-lab`` does).
+Neither silences Jupyter's news pop-up here: the roles themselves must.
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "build" / "browser"
+INSTRUCTOR_CONFIG = ROOT / "course_lib" / "grading" / "instructor"  # see the Makefile's instructor-lab
+ROLES = ("student", "instructor")
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
 KERNEL_START_MS = 120_000  # a fresh kernel importing torch on a busy 2-core machine
 
@@ -96,22 +101,21 @@ def _wait_until_up(lab: Lab, process: subprocess.Popen, log: Path, seconds: floa
     raise RuntimeError(f"JupyterLab did not answer within {seconds:.0f} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory):
-    """JupyterLab (the pinned one, from .venv) serving an empty root folder, shared by the browser tests (they run in
-    one xdist worker, group "browser"; a start and stop cost 8-20 s on a busy machine); each test works in its own
-    subfolder (see ``folder``)."""
-    tmp_path = tmp_path_factory.mktemp("lab")
-    root, settings, workspaces = tmp_path / "root", tmp_path / "settings", tmp_path / "workspaces"
-    root.mkdir()
-    news = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    news.parent.mkdir(parents=True)
-    news.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+@contextmanager
+def start_lab(tmp_path: Path, root: Path, role: str = "student"):
+    """Run JupyterLab in ``role`` (see ``ROLES``) serving ``root`` (also its working folder, where nbgrader looks for
+    the course's ``nbgrader_config.py``), with its state under ``tmp_path``; stop it and its kernels on exit."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+    settings, workspaces = tmp_path / "settings", tmp_path / "workspaces"
     token, port = secrets.token_hex(16), _free_port()
     log = tmp_path / "jupyterlab.log"
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
                COURSE_MODE="quick")
     env.pop("COURSE_RESULTS", None)  # record() in a notebook only prints
+    env.pop("JUPYTER_CONFIG_PATH", None)  # the student's role is .venv's own; the caller's paths must not add to it
+    if role == "instructor":
+        env["JUPYTER_CONFIG_PATH"] = str(INSTRUCTOR_CONFIG)
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
                f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
                f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={workspaces}"]
@@ -135,6 +139,18 @@ def lab(tmp_path_factory):
                 process.wait()
 
 
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    """JupyterLab in the student's role serving an empty root folder, shared by the browser tests (they run in one
+    xdist worker, group "browser"; a start and stop cost 8-20 s on a busy machine); each test works in its own
+    subfolder (see ``folder``)."""
+    tmp_path = tmp_path_factory.mktemp("lab")
+    root = tmp_path / "root"
+    root.mkdir()
+    with start_lab(tmp_path, root, "student") as running:
+        yield running
+
+
 @pytest.fixture
 def folder(lab, request):
     """This test's own folder in the lab's root; the test's kernels are stopped after it."""
@@ -144,11 +160,23 @@ def folder(lab, request):
     lab.shutdown_kernels()
 
 
+@pytest.fixture(scope="module")
+def labs(tmp_path_factory):
+    """``labs(root, role)`` starts JupyterLab in ``role`` serving ``root`` (see ``start_lab``); each is stopped after
+    the test module."""
+    with ExitStack() as stack:
+        def start(root: Path, role: str) -> Lab:
+            return stack.enter_context(start_lab(tmp_path_factory.mktemp(f"{role}-lab"), root, role))
+
+        yield start
+
+
 @pytest.fixture
 def open_notebook(lab, page):
-    """``open_notebook(path)`` opens ``path`` (under the lab's root) in the page and waits until its kernel is idle."""
-    def open_(path: Path) -> None:
-        page.goto(lab.notebook_url(path.relative_to(lab.root).as_posix()))
+    """``open_notebook(path, in_lab=lab)`` opens ``path`` (under the lab's root; by default the student lab) in the
+    page and waits until its kernel is idle."""
+    def open_(path: Path, in_lab: Lab = lab) -> None:
+        page.goto(in_lab.notebook_url(path.relative_to(in_lab.root).as_posix()))
         page.locator("#jp-main-statusbar", has_text="| Idle").wait_for(timeout=KERNEL_START_MS)
 
     return open_
