@@ -51,7 +51,8 @@ def record(
     name : str
         snake_case name that says what was measured, e.g. ``"dice_gain_soft_dice_vs_bce"``.
     value : float
-        The measured value; must be finite.
+        The measured value; must be finite, except in a smoke run (``COURSE_SMOKE=1``, see
+        :func:`course_lib.config.is_smoke`), whose nets train for a step or two.
     unit : str
         Unit for the table (``"x"``, ``"s"``, ``"dice"``...).
     higher_is_better : bool
@@ -68,7 +69,9 @@ def record(
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"`name` must be snake_case (e.g. 'dice_gain'), got {name!r}")
     value = float(value)
-    if not math.isfinite(value):
+    # a smoke run's untrained nets may count no cell at all (a growth curve without a doubling time): its numbers
+    # mean nothing; everywhere else a non-finite number is a bug
+    if not math.isfinite(value) and not config.is_smoke():
         raise ValueError(f"`value` of {name!r} must be finite, got {value}")
     result = Result(chapter, name, value, unit, config.mode(), bool(higher_is_better), note)
     path = os.environ.get("COURSE_RESULTS")

@@ -99,6 +99,19 @@ def test_record_rejects_bad_input(args, match):
         results.record(*args)
 
 
+def test_record_takes_a_non_finite_value_only_in_a_smoke_run(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_RESULTS", str(tmp_path / "results.jsonl"))
+    monkeypatch.setenv("COURSE_MODE", "full")
+    monkeypatch.setenv("COURSE_SMOKE", "0")
+    with pytest.raises(ValueError, match="must be finite"):
+        results.record(3, "doubling_time", float("inf"))
+    monkeypatch.setenv("COURSE_SMOKE", "1")  # an untrained net's flat growth curve: allowed, its numbers mean nothing
+    assert results.record(3, "doubling_time", float("inf")).mode == "full"
+    monkeypatch.setenv("COURSE_MODE", "quick")  # COURSE_SMOKE is ignored in quick mode
+    with pytest.raises(ValueError, match="must be finite"):
+        results.record(3, "doubling_time", float("inf"))
+
+
 def test_ihc_sample_image_is_real_rgb():
     image = sample_images.ihc()
     assert image.shape == (512, 512, 3) and image.dtype == np.uint8 and image.std() > 10
