@@ -1,7 +1,8 @@
 """benchmarks/full_mode_gpu.py: its dry run lists every chapter with FULL settings and the right data source, on a CPU.
 
 The GPU run itself is never a test (no test depends on a GPU); its call path is checked by ``--device cpu --smoke``,
-whose cut settings must keep the FULL models and recipes (only images, epochs, steps and seeds shrink).
+whose cut settings must keep the FULL models and recipes (only images, in number and side, epochs, steps and seeds
+shrink).
 """
 
 from __future__ import annotations
@@ -60,8 +61,11 @@ def test_dry_run_names_the_real_data_when_it_is_prepared(script, env, capsys):
 
 
 def _sizes(value, path=""):
-    """Every model-shaping field (size, width, depth, crop, ...) of nested settings, by dotted name."""
-    names = ("size", "image_size", "width", "widths", "depth", "crop", "window", "backbone", "patch_size",
+    """Every model-shaping field (width, depth, crop, ...) of nested settings, by dotted name.
+
+    Not the image side (``size``, ``image_size``): a smoke run may cut the images, their number and their side.
+    """
+    names = ("width", "widths", "depth", "crop", "window", "backbone", "patch_size",
              "n_blocks", "d_width", "d_layers", "batch_size", "lr", "hidden", "mlp_hidden")
     if isinstance(value, dict):
         return {k: v for key, item in value.items() for k, v in _sizes(item, f"{path}{key}.").items()}
