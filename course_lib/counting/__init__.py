@@ -11,6 +11,7 @@ Data:
 Methods:
 
     :mod:`~course_lib.counting.classic`     threshold -> watershed -> count, and count errors (MAE, relative, bias)
+    :mod:`~course_lib.counting.cell_size`   the cells' radius from an image and its dots (sigma of a new target)
     :mod:`~course_lib.counting.density`     Gaussian density targets (sum = count), Count-ception targets, the L1 loss
     :mod:`~course_lib.counting.models`      density U-Net, Count-ception net
     :mod:`~course_lib.counting.training`    the training loop (selection on validation), predicted counts
@@ -30,6 +31,7 @@ The lecture in four lines::
 ``from course_lib.counting.experiment import run_counting_experiment``.
 """
 
+from course_lib.counting.cell_size import cell_radii, cell_radius_from_dots, cell_regions
 from course_lib.counting.classic import ClassicResult, classic_count, count_errors
 from course_lib.counting.density import (
     count_from_density,
@@ -58,6 +60,8 @@ __all__ = [
     # targets
     "density_map", "naive_density_map", "multiclass_density_maps", "countception_target", "count_from_density",
     "peak_height",
+    # the cell size of a new microscope (sigma of its targets)
+    "cell_radius_from_dots", "cell_radii", "cell_regions",
     # models and training
     "DensityFCN", "CountCeptionNet", "l1_density_loss", "Lighting", "DensityDataset", "percentile_normalize",
     "train_density_model", "predict_outputs", "predict_counts",
