@@ -111,8 +111,7 @@ QUICK = CountingSettings()
 # the paper's recipe on a GPU: more data and epochs, and Count-ception with Cohen et al.'s 32 px window
 FULL = CountingSettings(n_train=480, n_val=96, n_test=200, width=16, crop=128, epochs=60, batch_size=16,
                         countception=True, window=32)
-# COURSE_SMOKE=1 (config.is_smoke): FULL with images, epochs and seeds cut (two seeds, for a spread):
-# full mode's code path in seconds
+# COURSE_SMOKE=1 (config.is_smoke): FULL with images, epochs and seeds cut, full mode's code path in seconds
 SMOKE = replace(FULL, n_train=8, n_val=4, n_test=4, epochs=1, seeds=(0, 1))
 
 
@@ -149,8 +148,7 @@ def _relight(images: np.ndarray, lighting: Lighting | None, seed: int) -> np.nda
     if lighting is None:
         return images
     generator = torch.Generator().manual_seed(seed)
-    x = image_tensor(images)  # (n, 1, S, S)
-    return torch.stack([lighting(im, generator) for im in x])[:, 0].numpy()
+    return torch.stack([lighting(im, generator) for im in image_tensor(images)])[:, 0].numpy()  # each (1, S, S)
 
 
 def _pick_threshold(densities, dots, settings: CountingSettings) -> float:
@@ -162,9 +160,8 @@ def _pick_threshold(densities, dots, settings: CountingSettings) -> float:
 
 
 def _row(condition: str, method: str, pred, true, points=None, dots=None, radius: float = 4.0) -> dict:
-    row = {"condition": condition, "method": method, **count_errors(pred, true)}
-    row["localisation_f1"] = localisation_scores(points, dots, radius)["f1"] if points is not None else np.nan
-    return row
+    f1 = localisation_scores(points, dots, radius)["f1"] if points is not None else np.nan
+    return {"condition": condition, "method": method, **count_errors(pred, true), "localisation_f1": f1}
 
 
 def run_counting_experiment(settings: CountingSettings | None = None, *, seed: int = 0, device=None,
@@ -235,9 +232,8 @@ def run_counting_experiment(settings: CountingSettings | None = None, *, seed: i
         for method, model in models.items():
             out = predict_outputs(model, images, device=device)
             counts[name][method] = model.counts(out)[:, 0].numpy().astype(np.float64)
-            points = None
-            if method == "density":
-                points = [find_cells(d, settings.min_distance, threshold) for d in model.density(out)[:, 0].numpy()]
+            points = ([find_cells(d, settings.min_distance, threshold) for d in model.density(out)[:, 0].numpy()]
+                      if method == "density" else None)
             rows.append(_row(name, method, counts[name][method], true, points, dots, settings.match_radius))
     return {"table": pd.DataFrame(rows), "counts": counts, "test": test, "models": models, "histories": histories,
             "threshold": threshold, "classic_params": {**classic_params["classic_tuned"], "grid": tuned["grid"]},
@@ -329,10 +325,8 @@ class MultiClassSettings:
 
 
 MULTICLASS_QUICK = MultiClassSettings()
-MULTICLASS_FULL = MultiClassSettings(n_train=480, n_val=96, n_test=200, width=16, crop=128, epochs=60,
-                                     batch_size=16)
-# COURSE_SMOKE=1 (config.is_smoke): FULL with tiles and epochs cut (two seeds, for a spread):
-# full mode's code path in seconds
+MULTICLASS_FULL = MultiClassSettings(n_train=480, n_val=96, n_test=200, width=16, crop=128, epochs=60, batch_size=16)
+# COURSE_SMOKE=1: MULTICLASS_FULL with tiles and epochs cut, as SMOKE
 MULTICLASS_SMOKE = replace(MULTICLASS_FULL, n_train=8, n_val=4, n_test=4, epochs=1)
 
 
