@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from nbgrader_harness import ROOT, make_course
 
 
 @pytest.fixture
@@ -30,3 +31,15 @@ def pytest_collection_modifyitems(config, items):
         return -1 if item.get_closest_marker("slow") else 0
 
     items.sort(key=order)  # stable: the rest keeps its order
+
+
+@pytest.fixture(scope="session")
+def released_course(tmp_path_factory):
+    """Every assignment of solutions/ released once (``nbgrader generate_assignment``) into one temporary course.
+
+    tests/notebooks/test_release.py compares its releases with assignments/, and tests/grading/test_autograder.py
+    submits and grades in it: both modules are in the ``autograder`` xdist group, so one worker releases the six
+    assignments once instead of twice (about 70 s of nbgrader runs).
+    """
+    assignments = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir())
+    return make_course(tmp_path_factory.mktemp("released"), *assignments)

@@ -20,7 +20,6 @@ from nbgrader_harness import (
     cell_scores,
     hidden_test_lines,
     html_text,
-    make_course,
     make_submission,
     run_nbgrader,
     solution_bodies,
@@ -70,9 +69,11 @@ def _children_cpu() -> float:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """Release every assignment into one temp course, submit every bundle, grade all of them in one call."""
-    course = make_course(tmp_path_factory.mktemp("nbgrader"), *SPECS)
+def graded(released_course):
+    """Every assignment released into one temp course (``released_course``), every bundle submitted, all of them
+    graded in one call."""
+    course = released_course
+    assert set(SPECS) <= {p.name for p in (course / "assignments").iterdir()}, "an assignment without a release"
     out = {"course": course, "source": {}, "scores": {}}
     for assignment, bundles in BUNDLES.items():
         source = nbformat.read(course / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)

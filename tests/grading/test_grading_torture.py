@@ -291,7 +291,7 @@ def test_looping_function_pays_the_full_timeout_once(torture):
 def test_forced_regrade_under_load_gives_identical_scores(torture):
     """Regraded while busy loops keep every core busy: timeouts, crashes and guards give the same scores."""
     course = torture["course"]
-    again = ["correct", "crashes", "patches_during_test"]
+    again = ["crashes", "patches_during_test"]  # the timing-sensitive ones; both regrade at once (jobs=2)
     before = {s: cell_scores(course, A, A, s) for s in again}
     busy = [subprocess.Popen([sys.executable, "-c", "while True:\n    pass"]) for _ in range(os.cpu_count() or 2)]
     try:
@@ -303,7 +303,7 @@ def test_forced_regrade_under_load_gives_identical_scores(torture):
     assert {o.student for o in report.outcomes if o.status == "graded"} == set(again)
     assert {s: cell_scores(course, A, A, s) for s in again} == before
     state = json.loads((course / ".grading" / "graded.json").read_text())
-    assert f"correct/{A}" in state
+    assert f"crashes/{A}" in state
 
 
 def _released(course: Path) -> dict[Path, bytes]:

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbgrader_harness import ROOT, SOLUTION_REGION, hidden_test_lines, make_course, solution_bodies
+from nbgrader_harness import ROOT, SOLUTION_REGION, hidden_test_lines, solution_bodies
 
 from course_lib.tools import sync_notebooks
 
-pytestmark = pytest.mark.xdist_group("release")  # one generated release per assignment, shared
+# the release is generated once (tests/conftest.py's released_course) and shared with the autograder's batch
+pytestmark = pytest.mark.xdist_group("autograder")
 
 ASSIGNMENTS = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir())
 
@@ -24,11 +25,9 @@ def _comparable(nb: nbformat.NotebookNode) -> list[tuple]:
     return [(c.cell_type, c.source, c.metadata.get("nbgrader")) for c in nb.cells]
 
 
-@pytest.fixture(scope="module", params=ASSIGNMENTS)
-def fresh_release(request, tmp_path_factory):
-    assignment = request.param
-    course = make_course(tmp_path_factory.mktemp(f"release-{assignment}"), assignment)
-    return assignment, course
+@pytest.fixture(params=ASSIGNMENTS)
+def fresh_release(request, released_course):
+    return request.param, released_course
 
 
 def test_there_is_at_least_one_assignment():
