@@ -3,6 +3,7 @@
     :mod:`~course_lib.translation.synthetic_brain`  FLAIR-like and T1-like slices with tumour masks; paired or
                                                     unpaired domains with a chosen share of tumour slices
     :mod:`~course_lib.translation.real_data`        a real slice in two contrasts (ITK), MSD Task01 and BraTS readers
+    :mod:`~course_lib.translation.histogram`        histogram matching: one brightness curve, the unpaired baseline
     :mod:`~course_lib.translation.losses`           LSGAN, cycle-consistency and identity losses
     :mod:`~course_lib.translation.models`           ResNet generator, PatchGAN discriminator, history pool
     :mod:`~course_lib.translation.cyclegan`         one CycleGAN step, CycleGAN training, the paired L1 control
@@ -49,6 +50,7 @@ from course_lib.translation.cyclegan import (
     train_paired,
     translate,
 )
+from course_lib.translation.histogram import match_histograms
 from course_lib.translation.losses import (
     LAMBDA_CYCLE,
     LAMBDA_IDENTITY,
@@ -63,7 +65,8 @@ from course_lib.translation.synthetic_brain import BrainConfig, BrainSlices, bra
 __all__ = [
     # data
     "BrainConfig", "BrainSlices", "brain_slices", "unpaired_domains",
-    # losses
+    # the unpaired baseline, and the losses
+    "match_histograms",
     "LAMBDA_CYCLE", "LAMBDA_IDENTITY", "lsgan_discriminator_loss", "lsgan_generator_loss", "cycle_consistency_loss",
     "identity_loss",
     # models and training
