@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import re
 from types import SimpleNamespace
 
 import nbformat
@@ -21,6 +22,8 @@ from torch import nn
 
 from course_lib.confounders import actdiff, gradient_reversal, gradmask, rrr
 from course_lib.confounders.models import MLP
+from course_lib.tools.cell_names import defined_names
+from course_lib.tools.exercises import find_exercises
 from course_lib.translation import bias, cyclegan, experiment, losses
 
 
@@ -146,3 +149,74 @@ def test_ch05_gradient_penalties_and_reversal_are_the_course_ones(ch05):
     torch.testing.assert_close(mine_grad, features.grad)
     for progress in (0.0, 0.1, 0.5, 1.0):
         assert ch05["lambda_schedule"](progress, 2.0) == pytest.approx(gradient_reversal.lambda_schedule(progress, 2.0))
+
+
+# --- a notebook exercise and an assignment question do not ask the same thing twice -----------------------------
+# Names are compared word by word, after spelling out abbreviations and dropping words that name no idea. Any shared
+# word flags the pair; a flagged pair passes only when it is listed here with what makes the two questions
+# different. A listed pair that no longer shares a word fails too, so the list stays the list of real neighbours.
+_SPELLED_OUT = {"d": "discriminator", "g": "generator", "counts": "count", "discriminators": "discriminator",
+                "probabilities": "probability", "cells": "cell", "thresholds": "threshold"}
+_NO_IDEA = {"my", "from", "of", "to", "per", "with", "by", "in", "on", "at", "the", "a", "loss", "one", "step",
+            "train", "training", "epoch", "image", "score", "target", "probability"}
+DIFFERENT_QUESTIONS = {
+    ("reader_f1", "f1_score"): "ch01b asks for the leave-one-out majority reference; the F1 itself is given",
+    ("reader_f1", "bootstrap_f1_ci"): "ch01b scores one reader on the full set; the assignment resamples patients",
+    ("measured_receptive_field", "receptive_field"): "ch02a measures it with a gradient probe on a built network; "
+                                                     "the assignment computes it from the layer list",
+    ("balanced_sampler", "balanced_accuracy"): "a sampler's class weights versus a metric: different ideas",
+    ("multiclass_soft_dice_loss", "soft_dice_loss"): "softmax over C classes with one-hot targets and a per-class "
+                                                     "mean; the assignment's is the binary sigmoid loss",
+    ("multiclass_soft_dice_loss", "dice"): "a differentiable loss over softmax outputs versus the metric on masks",
+    ("multiclass_soft_dice_loss", "mean_dice"): "a differentiable loss versus a data set's mean of the metric",
+    ("multiclass_soft_dice_loss", "heldout_dice"): "a differentiable loss versus scoring a trained net's test masks",
+    ("count_components", "count_from_density"): "ch03a counts the connected components of a mask; the assignment "
+                                                "sums a density map",
+    ("redundant_count_target", "count_from_density"): "building a target from dots versus summing a prediction",
+    ("update_discriminators", "lsgan_discriminator_loss"): "ch04a uses the loss (given) inside the update with "
+                                                           "history pools; the assignment asks for the loss",
+}
+
+
+def _idea_words(name: str) -> set[str]:
+    words = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name).lower().split("_")
+    return {_SPELLED_OUT.get(w, w) for w in words if w} - _NO_IDEA
+
+
+def _notebook_exercise_names() -> dict[str, str]:
+    names = {}
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for exercise in find_exercises(nbformat.read(path, as_version=4), path.name):
+            names |= {n: path.stem for n in exercise.names if not n.isupper()}
+    return names
+
+
+def _assignment_question_names() -> dict[str, str]:
+    names = {}
+    for path in sorted((ROOT / "solutions").glob("*/*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type == "code" and meta.get("solution") and not meta.get("grade"):
+                names |= {n: path.stem for n in defined_names(cell.source) if not n.startswith("_")}
+    return names
+
+
+def test_idea_words_flag_the_overlaps_this_test_exists_for():
+    # the duplicates once found by reading: each pair shares a word once abbreviations are spelled out
+    for notebook_name, assignment_name in [("lsgan_d_loss", "lsgan_discriminator_loss"),
+                                           ("cycle_loss", "cycle_consistency_loss"),
+                                           ("dice_from_counts", "dice"), ("counts_from_output", "count_from_density")]:
+        assert _idea_words(notebook_name) & _idea_words(assignment_name), (notebook_name, assignment_name)
+
+
+def test_no_notebook_exercise_asks_an_assignment_question_again():
+    notebook, assignment = _notebook_exercise_names(), _assignment_question_names()
+    assert len(notebook) >= 33 and len(assignment) >= 25, (len(notebook), len(assignment))
+    flagged = {(n, a) for n in notebook for a in assignment if _idea_words(n) & _idea_words(a)}
+    unexplained = sorted(flagged - set(DIFFERENT_QUESTIONS))
+    assert not unexplained, (
+        "a notebook exercise shares an idea word with an assignment question: make one of them worked code, or add "
+        "the pair to DIFFERENT_QUESTIONS with what makes the questions different: "
+        + "; ".join(f"{notebook[n]}:{n} vs {assignment[a]}:{a}" for n, a in unexplained))
+    stale = sorted(set(DIFFERENT_QUESTIONS) - flagged)
+    assert not stale, f"DIFFERENT_QUESTIONS lists pairs that no longer share a word (or no longer exist): {stale}"
