@@ -17,6 +17,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(5400)  # a slow CPU stretches a notebook several times (see run_course.DEFAULT_TIMEOUT)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_in_quick_mode(path, tmp_path):
     run = run_course.execute_notebook(path, mode="quick", exercises="verify")  # each blank fails its check
