@@ -50,8 +50,8 @@ from course_lib.tools import exercises as exercise_tools
 
 # Seconds per cell: a limit for a stalled cell, not a time budget (benchmarks/quick_budgets.py keeps the budgets).
 # Quick-mode cells take at most about three minutes on an AVX-512 laptop core, but several times that on a slower
-# one: on a 2 GHz AVX2 core (2026-12-04) one epoch of one arm of ch02c's CASED comparison took 21 s, the 54 epochs of
-# its cell about 19 minutes. Full mode trains for long in one cell.
+# one: on a 2 GHz AVX2 core (2026-12-04) ch02c's CASED cell went past 300 s twice in one fresh-clone run, and one
+# epoch of one of its nine trainings took 21 s in a profile. Full mode trains for long in one cell.
 DEFAULT_TIMEOUT = {"quick": 1800, "full": 3600}
 # A cell whose client-side time exceeds the kernel's own time by more than this waited for nothing (a lost reply).
 # Normal overhead per cell is well under a second; the whole-run budget of issue 14 is 10 s outside cells.
