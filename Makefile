@@ -68,8 +68,8 @@ sandbox:
 		     "refuses to grade unisolated, and its isolation tests are skipped. Install it with: apt-get install bubblewrap"
 
 # Debian's chromium, the browser tests/browser drive through playwright (pinned in requirements.txt; playwright's own
-# browser download needs the internet): installed when make runs as root with apt-get, for `make test-browser` only (the
-# course itself needs no browser). Without it the browser tests are skipped, each saying why.
+# browser download needs the internet): installed when make runs as root with apt-get, for `make test` (the course
+# itself needs no browser). Without it the browser tests are skipped, each saying why (failed under .ci/run).
 browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
@@ -108,11 +108,10 @@ course: venv
 
 # Both cores: tests that share one graded batch or hub run in one worker (xdist_group), the rest spread out.
 TEST_JOBS ?= 2
-test: venv
+test: venv browser
 	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup --durations=20
 
-# The browser tests (tests/browser) start JupyterLab and chromium: left out of `make test`, which runs at its time
-# budget on two cores; run them with `make test-browser`.
+# The browser tests alone (JupyterLab driven by headless chromium; `make test` runs them too).
 test-browser: venv browser
 	$(BIN)/python -m pytest -o addopts="-ra --strict-markers" tests/browser
 

@@ -1,8 +1,8 @@
 """A real JupyterLab from the course's .venv and a headless Chromium that drives it, for the browser tests.
 
-Playwright's own browser download needs the internet, so the tests drive Debian's ``chromium`` (``make`` installs it
-when it runs as root with apt-get) through ``executable_path``. Without chromium or playwright every test here
-skips with one line saying which is missing.
+Playwright's own browser download needs the internet, so the tests drive Debian's ``chromium`` (``make test``
+installs it when it runs as root with apt-get) through ``executable_path``. Without chromium or playwright every
+test here skips with one line saying which is missing, and fails where ``COURSE_BROWSER=require`` (``.ci/run``).
 
 The server runs on a free loopback port with a random token, in a temporary root folder, with its own settings and
 workspaces folders (a developer's JupyterLab state never leaks in); the test starts it and stops it. It runs in one of
@@ -43,14 +43,24 @@ def chromium_path() -> str | None:
     return next((found for name in CHROMIUM_NAMES if (found := shutil.which(name))), None)
 
 
+def _missing(reason: str) -> None:
+    """Skip, saying why; fail instead where ``COURSE_BROWSER=require`` (``.ci/run``): CI must run these tests."""
+    if os.environ.get("COURSE_BROWSER") == "require":
+        pytest.fail(f"COURSE_BROWSER=require: {reason}")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="module")
 def browser():
     """A headless Chromium (skips when chromium or playwright is missing); per module, so that playwright's event
     loop is gone before the worker runs other tests."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make installs it)")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        _missing("playwright is not installed (`make venv` installs it from requirements.txt)")
     executable = chromium_path()
     if executable is None:
-        pytest.skip("chromium is not installed (`make test` installs it as root with apt-get; or set CHROMIUM)")
+        _missing("chromium is not installed (`make test` installs it as root with apt-get; or set CHROMIUM)")
     with sync_api.sync_playwright() as playwright:
         # --no-sandbox: Chromium's own sandbox refuses to start as root, which is how CI runs.
         chromium = playwright.chromium.launch(executable_path=executable, headless=True,

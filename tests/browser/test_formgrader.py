@@ -95,7 +95,7 @@ def test_the_instructor_grades_a_written_answer_in_the_formgrader(graded_course,
 
     # Manage Assignments: the assignment, with its two (collected and autograded) submissions.
     row = formgrader.locator("tr", has=formgrader.locator("td.name", has_text=ASSIGNMENT))
-    row.locator("td.num-submissions").wait_for(timeout=60_000)
+    row.locator("td.num-submissions").wait_for(timeout=120_000)
     assert row.locator("td.num-submissions").inner_text().strip() == str(len(STUDENTS)), row.inner_text()
     screenshot(page, "instructor-formgrader-assignments")
 
@@ -104,14 +104,14 @@ def test_the_instructor_grades_a_written_answer_in_the_formgrader(graded_course,
     formgrader.get_by_role("link", name=ASSIGNMENT, exact=True).click()
     formgrader.get_by_role("link", name=NOTEBOOK, exact=True).click()
     submissions = formgrader.locator("tbody tr")
-    submissions.nth(len(STUDENTS) - 1).wait_for(timeout=30_000)
+    submissions.nth(len(STUDENTS) - 1).wait_for(timeout=60_000)
     assert submissions.count() == len(STUDENTS), submissions.all_inner_texts()
     # The list shows "Submission #n" until the instructor reveals the names.
     formgrader.get_by_role("button", name="Show All Names").click()
     formgrader.get_by_role("link", name=STUDENTS[0], exact=True).click()
 
     score = formgrader.locator(f"input.score#{WRITTEN}")
-    score.wait_for(timeout=30_000)
+    score.wait_for(timeout=60_000)
     score.fill(str(SCORE))
     score.press("Tab")  # the change event saves the score, as the comment's below
     comment = formgrader.locator(f"textarea#{WRITTEN}-comment")

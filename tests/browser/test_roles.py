@@ -26,7 +26,7 @@ def menu_entries(page, title: str) -> list[str]:
     """The labels of the main menu ``title``'s entries, read from the opened menu (then closed again)."""
     page.locator("#jp-MainMenu").get_by_text(title, exact=True).click()
     menu = page.locator(".lm-Menu .lm-Menu-itemLabel")
-    menu.first.wait_for(timeout=10_000)
+    menu.first.wait_for(timeout=30_000)
     labels = [label.strip() for label in menu.all_inner_texts() if label.strip()]
     page.keyboard.press("Escape")
     return labels
@@ -63,5 +63,5 @@ def test_each_role_sees_its_own_nbgrader_tools(role, lab, labs, page, open_noteb
     page.wait_for_timeout(NEWS_WAIT_MS)
     assert page.get_by_text(NEWS).count() == 0, f"the {role} is asked about Jupyter news"
     page.locator("#jp-MainMenu").get_by_text("Nbgrader", exact=True).click()  # shown open in the screenshot
-    page.locator(".lm-Menu .lm-Menu-itemLabel").first.wait_for(timeout=10_000)
+    page.locator(".lm-Menu .lm-Menu-itemLabel").first.wait_for(timeout=30_000)
     screenshot(page, f"roles-{role}")

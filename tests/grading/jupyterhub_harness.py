@@ -64,9 +64,11 @@ def alive(processes: set[tuple[int, str]]) -> set[tuple[int, str]]:
 
 
 def hub_config(*, work: Path, ports: dict, token: str, users: list[str], proxy: Path, singleuser: Path,
-               environment: dict, start_timeout: int) -> str:
+               environment: dict, start_timeout: int, instructor: str, instructor_config: Path) -> str:
     """A jupyterhub_config.py: localhost, dummy login, one local server per user (home: work/homes/<user>),
-    ``environment`` in every server, and a service ``roundtrip`` with ``token`` that manages users and tokens."""
+    ``environment`` in every server, and a service ``roundtrip`` with ``token`` that manages users and tokens.
+    The server of ``instructor`` also has ``instructor_config`` first on its ``JUPYTER_CONFIG_PATH`` (README's
+    ``c.Spawner.pre_spawn_hook``): the instructor's JupyterLab, where every other server is the student's."""
     settings = {
         "JupyterHub.bind_url": f"http://127.0.0.1:{ports['public']}",
         "JupyterHub.hub_bind_url": f"http://127.0.0.1:{ports['hub']}",
@@ -90,7 +92,18 @@ def hub_config(*, work: Path, ports: dict, token: str, users: list[str], proxy: 
         "JupyterHub.load_roles": [{"name": "roundtrip", "services": ["roundtrip"],
                                    "scopes": ["admin:users", "admin:servers", "tokens", "read:users"]}],
     }
-    return "c = get_config()  # noqa\n" + "".join(f"c.{key} = {value!r}\n" for key, value in settings.items())
+    hook = f"""
+def instructor_role(spawner):
+    if spawner.user.name == {instructor!r}:
+        path = spawner.environment.get("JUPYTER_CONFIG_PATH")
+        spawner.environment = {{**spawner.environment,
+                               "JUPYTER_CONFIG_PATH": {str(instructor_config)!r} + (":" + path if path else "")}}
+
+
+c.Spawner.pre_spawn_hook = instructor_role
+"""
+    return ("c = get_config()  # noqa\n" + "".join(f"c.{key} = {value!r}\n" for key, value in settings.items())
+            + hook)
 
 
 class Hub:
@@ -138,6 +151,17 @@ class Hub:
         listing = response.json()
         assert listing.get("success"), f"{user}: assignments {action or 'list'} failed:\n{listing.get('value')}"
         return [a for a in listing["value"] if a["assignment_id"] == assignment]
+
+    def lab_role(self, user: str, token: str) -> dict:
+        """What ``user``'s JupyterLab turns off (the page config's disabled extensions, as the page receives them) and
+        whether its server answers the Formgrader's URL (HTTP status)."""
+        page = self.call("GET", f"/user/{user}/lab", token).text
+        found = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page, re.S)
+        assert found, f"{user}'s /lab page has no page config:\n{page[:2000]}"
+        disabled = json.loads(found[1]).get("disabledExtensions", [])
+        formgrader = self.call("GET", f"/user/{user}/formgrader", token, ok=range(100, 600),
+                               allow_redirects=False).status_code
+        return {"disabled": sorted(disabled), "formgrader status": formgrader}
 
     def contents(self, user: str, token: str, path: str, **params) -> dict:
         return self.call("GET", f"/user/{user}/api/contents/{path}", token, params={"content": 1, **params}).json()

@@ -48,6 +48,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.xdist_grou
 BIN = Path(sys.executable).parent
 PROXY = ROOT / "course_lib" / "grading" / "hub" / "node_modules" / ".bin" / "configurable-http-proxy"
 STUDENTS_CONFIG = ROOT / "course_lib" / "grading" / "hub" / "nbgrader_config_students.py"
+INSTRUCTOR_CONFIG = ROOT / "course_lib" / "grading" / "instructor"  # README step 6, added by a pre-spawn hook
+# nbgrader's lab extensions that only the instructor's JupyterLab shows (the Makefile's INSTRUCTOR_ONLY_LAB)
+INSTRUCTOR_ONLY = ["@jupyter/nbgrader:course-list", "@jupyter/nbgrader:create-assignment",
+                   "@jupyter/nbgrader:formgrader"]
 COURSE_ID = "medical-imaging-dl"
 ASSIGNMENT = "metrics_fixture"  # frozen (fixtures/): the hub is tested, not the course's current content
 FIXTURES = Path(__file__).parent / "fixtures" / "solutions"
@@ -129,8 +133,9 @@ def roundtrip(tmp_path_factory, monkeypatch_module):
     token = os.urandom(16).hex()
     (work / "jupyterhub_config.py").write_text(hub_config(
         work=work, ports=ports, token=token, users=[*STUDENTS, INSTRUCTOR], proxy=PROXY,
-        singleuser=BIN / "jupyterhub-singleuser", environment=environment, start_timeout=SERVER_START_S))
-    out: dict = {"course": course, "times": {}, "lists": {}, "feedback": {}, "terminal": {}}
+        singleuser=BIN / "jupyterhub-singleuser", environment=environment, start_timeout=SERVER_START_S,
+        instructor=INSTRUCTOR, instructor_config=INSTRUCTOR_CONFIG))
+    out: dict = {"course": course, "times": {}, "lists": {}, "feedback": {}, "terminal": {}, "roles": {}}
     hub_log = open(work / "hub.log", "w")  # noqa: SIM115 - closed in finally
     hub_env = {k: v for k, v in os.environ.items() if k not in (*environment, "JUPYTERHUB_USER")}
     started = time.perf_counter()
@@ -149,6 +154,7 @@ def roundtrip(tmp_path_factory, monkeypatch_module):
         # 1. instructor, in a terminal of their server: register, release, sticky inbound
         tokens = {user: hub.user_token(user) for user in [INSTRUCTOR, *STUDENTS]}
         hub.start_server(INSTRUCTOR, tokens[INSTRUCTOR], SERVER_START_S)
+        out["roles"][INSTRUCTOR] = hub.lab_role(INSTRUCTOR, tokens[INSTRUCTOR])
         shown = instructor(hub, tokens[INSTRUCTOR], out, "release", [
             f'export PATH="{BIN}:$PATH"', f"cd {course}", "chmod 700 .",
             f"nbgrader generate_assignment {ASSIGNMENT} --force", f"nbgrader release_assignment {ASSIGNMENT}",
@@ -172,6 +178,7 @@ def roundtrip(tmp_path_factory, monkeypatch_module):
         path = f"{COURSE_ID}/{ASSIGNMENT}/{ASSIGNMENT}.ipynb"
         for student, (edits, *_) in STUDENTS.items():
             hub.start_server(student, tokens[student], SERVER_START_S)
+            out["roles"][student] = hub.lab_role(student, tokens[student])
             out["lists"][student, "before"] = hub.assignments(student, tokens[student], COURSE_ID, ASSIGNMENT)
             out["lists"][student, "fetched"] = hub.assignments(student, tokens[student], COURSE_ID, ASSIGNMENT,
                                                                "fetch")
@@ -195,7 +202,9 @@ def roundtrip(tmp_path_factory, monkeypatch_module):
         instructor(hub, tokens[INSTRUCTOR], out, "collect", [
             f'export PATH="{BIN}:$PATH"', f"cd {course}", f"nbgrader collect {ASSIGNMENT}"])
         out["collected"] = sorted(p.name for p in (course / "submitted").iterdir())
-        for key, value in {**environment, "JUPYTERHUB_USER": INSTRUCTOR}.items():
+        # the environment the instructor's terminal showed (the instructor's config path included), not its folder
+        shown_env = {k: v for k, v in out["instructor env"].items() if k != "PWD"}
+        for key, value in {**environment, **shown_env, "JUPYTERHUB_USER": INSTRUCTOR}.items():
             monkeypatch_module.setenv(key, value)
         out["csv"] = grade(course, [ASSIGNMENT], timeout=GRADE_CELL_S)
         out["scores"] = {s: cell_scores(course, ASSIGNMENT, ASSIGNMENT, s) for s in STUDENTS}
@@ -251,9 +260,24 @@ def monkeypatch_module():
 
 
 def test_the_instructor_works_in_the_hub_environment(roundtrip):
-    """The instructor's server has README's environment, which is also what grading ran with here."""
-    expected = {**roundtrip["environment"], "JUPYTERHUB_USER": INSTRUCTOR, "PWD": str(roundtrip["course"])}
+    """The instructor's server has README's environment, the instructor's config folder first on its config path;
+    grading ran with that environment here."""
+    students_path = roundtrip["environment"]["JUPYTER_CONFIG_PATH"]
+    expected = {**roundtrip["environment"], "JUPYTER_CONFIG_PATH": f"{INSTRUCTOR_CONFIG}:{students_path}",
+                "JUPYTERHUB_USER": INSTRUCTOR, "PWD": str(roundtrip["course"])}
     assert roundtrip["instructor env"] == expected, roundtrip["terminal"]["release"][-len(SHOWN_ENV):]
+
+
+def test_each_hub_server_runs_its_role(roundtrip):
+    """Students' servers are the student's JupyterLab (what `make venv` sets up: nbgrader's instructor tools off, the
+    Formgrader's URL unknown); the instructor's, with the instructor's config folder, has them back."""
+    for student in STUDENTS:
+        role = roundtrip["roles"][student]
+        assert set(INSTRUCTOR_ONLY) <= set(role["disabled"]), f"{student}'s JupyterLab shows instructor tools: {role}"
+        assert role["formgrader status"] == 404, f"{student}'s server serves the Formgrader: {role}"
+    role = roundtrip["roles"][INSTRUCTOR]
+    assert not set(INSTRUCTOR_ONLY) & set(role["disabled"]), f"the instructor's JupyterLab lacks its tools: {role}"
+    assert role["formgrader status"] != 404, f"the instructor's server has no Formgrader: {role}"
 
 
 def test_students_fetch_and_submit_through_their_servers(roundtrip):
