@@ -53,7 +53,7 @@ def test_cpu_recipe_trains_the_density_net_alone_and_chooses_on_validation(tmp_p
     root, dots = random_vgg_tree(tmp_path / "vgg_cells", seed=1)
     recipe = load_recipe()
     assert recipe.main(["--cpu", "--root", str(root), "--n-train", "4", "--seeds", "0", "1", "--steps", "4",
-                        "--crop", "32"]) == 0
+                        "--crop", "32", "--jobs", "1"]) == 0
     out = capsys.readouterr().out
     assert "CPU recipe" in out and "countception" not in out.split("\n", 1)[1], "--cpu trains the density net only"
     lines = [line for line in out.splitlines() if line.startswith("seed")]
@@ -63,3 +63,21 @@ def test_cpu_recipe_trains_the_density_net_alone_and_chooses_on_validation(tmp_p
     truth = np.array([len(set(dots[n])) for n in range(101, 201)], float)
     assert abs(result["density"]["bias"]) <= result["density"]["mae"] + 1e-9
     assert result["density"]["mean_count"] == truth.mean(), "the test images are the last 100"
+
+
+def test_cpu_draws_side_by_side_give_the_draws_of_one_process(tmp_path, capsys, one_thread):
+    """--jobs 2 trains each draw in its own one-thread process: the same numbers as the draws one after another."""
+    root, _ = random_vgg_tree(tmp_path / "vgg_cells", seed=2)
+    recipe = load_recipe()
+    args = ["--cpu", "--root", str(root), "--n-train", "4", "--seeds", "0", "1", "--steps", "3", "--crop", "32"]
+
+    def maes(out: str) -> list[str]:
+        return [line.split("test MAE")[1].split()[0] for line in out.splitlines() if line.startswith("seed")]
+
+    assert recipe.main([*args, "--jobs", "1"]) == 0
+    one_after_another = capsys.readouterr().out
+    assert recipe.main([*args, "--jobs", "2"]) == 0
+    side_by_side = capsys.readouterr().out
+    assert "2 draws side by side in 2 processes" in side_by_side
+    assert len(maes(side_by_side)) == 2 and maes(side_by_side) == maes(one_after_another), (side_by_side,
+                                                                                             one_after_another)
