@@ -123,6 +123,9 @@ def start_lab(tmp_path: Path, root: Path, role: str = "student"):
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
                COURSE_MODE="quick")
     env.pop("COURSE_RESULTS", None)  # record() in a notebook only prints
+    # make exports MPLBACKEND=Agg for its headless runs; a kernel that inherits it draws no figure into the page (the
+    # slider test failed so in make test), where a student's kernel uses matplotlib's inline backend
+    env.pop("MPLBACKEND", None)
     env.pop("JUPYTER_CONFIG_PATH", None)  # the student's role is .venv's own; the caller's paths must not add to it
     if role == "instructor":
         env["JUPYTER_CONFIG_PATH"] = str(INSTRUCTOR_CONFIG)

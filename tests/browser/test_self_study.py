@@ -26,13 +26,6 @@ FIGURE_SRC = """(index) => {
     const img = document.querySelectorAll('.jp-Notebook .jp-Cell')[index].querySelector('.widget-output img');
     return img === null ? null : img.src;
 }"""
-# The first figure may land in the cell's own output instead: the kernel draws it while the page is still creating
-# the Output widget's view, and a message that arrives before that view listens goes to the cell. A slider move
-# comes later, so its figure must be in the widget's output.
-FIRST_FIGURE_SRC = """(index) => {
-    const img = document.querySelectorAll('.jp-Notebook .jp-Cell')[index].querySelector('.jp-OutputArea img');
-    return img === null ? null : img.src;
-}"""
 
 
 def test_the_density_slider_renders_and_redraws(folder, page, open_notebook, screenshot):
@@ -48,11 +41,13 @@ def test_the_density_slider_renders_and_redraws(folder, page, open_notebook, scr
     widget = page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".widget-interact")
     slider = widget.locator(".widget-slider")
     slider.wait_for(timeout=RUN_MS)
-    page.wait_for_function(f"(index) => ({FIRST_FIGURE_SRC})(index) !== null", arg=index, timeout=FIGURE_MS)
+    figure = widget.locator(".widget-output img")
+    figure.wait_for(timeout=FIGURE_MS)
     assert page.get_by_text("Loading widget").count() == 0, "a widget did not render"
     readout = widget.locator(".widget-readout")
     assert readout.inner_text().strip() == "3.00", f"the slider starts at sigma 3, shows {readout.inner_text()}"
-    before = page.evaluate(FIRST_FIGURE_SRC, index)
+    before = page.evaluate(FIGURE_SRC, index)
+    assert before, "the slider's output shows no figure"
 
     # Two steps right with the keyboard, as a student moving the handle: sigma 3.0 -> 4.0, the figure redrawn.
     widget.locator(".noUi-handle").focus()
