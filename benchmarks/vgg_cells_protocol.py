@@ -47,7 +47,8 @@ time (test MAE 0.92; the thread count changes the floating-point sums, so not th
 
 Side by side, on an idle 2-core 2 GHz EPYC with AVX2 and no AVX-512 (2026-12-04): the three draws took 836 s wall in
 all (279 s of the two cores per draw), 525-538 s of CPU time each, twice the AVX-512 machine's. Test MAE 1.04, 0.80
-and 0.81 (mean 0.88, sd 0.14), the sequential run's numbers to within 0.05 on the same seeds.
+and 0.81 (mean 0.88, sd 0.14); the sequential run above, on the AVX-512 machine (other kernels, other rounding),
+gave 1.04, 0.79 and 0.85.
 
 References
 ----------
