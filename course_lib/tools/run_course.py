@@ -58,6 +58,16 @@ DEFAULT_TIMEOUT = {"quick": 1800, "full": 3600}
 STALL_WARN_SECONDS = 10.0
 
 
+class KernelStartFailed(RuntimeError):
+    """The kernel never answered its first request: e.g. it died binding a TCP port that another process took between
+    jupyter_client choosing the port and the kernel binding it ("Address already in use"), a race of kernels started
+    side by side."""
+
+
+# how jupyter_client's wait_for_ready says so (a plain RuntimeError)
+_KERNEL_START_MESSAGES = ("Kernel didn't respond", "Kernel died before replying")
+
+
 class NotebookFailed(RuntimeError):
     """A cell of a notebook raised; the message names the notebook and the cell."""
 
@@ -168,9 +178,10 @@ def execute_notebook(path: Path, *, timeout: int | None = None, mode: str = "qui
     ``exercises="verify"`` (the notebook tests) each check is also run against the blank, in the same kernel, and
     must fail with a message. Either way the returned notebook holds the solutions and no injected cell.
 
-    A cell that times out or a kernel that dies is retried on a fresh kernel, from the top, up to ``retries``
-    times: now and then a Jupyter kernel stops answering its client for good (both sides idle), a known
-    upstream problem that a fresh kernel does not repeat. A cell that *raises* is never retried.
+    A cell that times out, a kernel that dies or one that never starts (:class:`KernelStartFailed`) is retried on a
+    fresh kernel, from the top, up to ``retries`` times: now and then a Jupyter kernel stops answering its client
+    for good (both sides idle), a known upstream problem that a fresh kernel does not repeat, and two kernels started
+    side by side can race for a port. A cell that *raises* is never retried.
 
     Raises
     ------
@@ -182,7 +193,8 @@ def execute_notebook(path: Path, *, timeout: int | None = None, mode: str = "qui
         try:
             return _execute_once(Path(path), timeout=timeout, mode=mode, exercises=exercises)
         except NotebookFailed as error:
-            if not isinstance(error.__cause__, (CellTimeoutError, DeadKernelError)) or attempt == retries:
+            if not isinstance(error.__cause__, (CellTimeoutError, DeadKernelError, KernelStartFailed)) \
+                    or attempt == retries:
                 raise
             print(f"    {error}; retrying on a fresh kernel", file=sys.stderr, flush=True)
     raise AssertionError("unreachable")
@@ -207,6 +219,10 @@ def _execute_once(path: Path, *, timeout: int, mode: str, exercises: str) -> Not
             lines = str(error).strip().splitlines() or [type(error).__name__]
             summary = lines[0] if isinstance(error, CellTimeoutError) else lines[-1]  # the timeout ends with the source
             raise NotebookFailed(f"{path.name}: cell {index} ({first_line!r}) failed: {summary}") from error
+        except RuntimeError as error:
+            if not str(error).startswith(_KERNEL_START_MESSAGES):
+                raise
+            raise NotebookFailed(f"{path.name}: the kernel did not start: {error}") from KernelStartFailed(str(error))
         finally:
             exercise_tools.strip_injected(nb)
             for k, v in saved.items():

@@ -95,3 +95,33 @@ def test_a_stalled_cell_is_retried_once_on_a_fresh_kernel(tmp_path, capsys):
     timed_out = r"ch02_stall.ipynb: cell 0 \('import pathlib, time'\).*timed out"  # names the cell left running
     with pytest.raises(run_course.NotebookFailed, match=timed_out):
         run_course.execute_notebook(path, timeout=10, mode="quick", retries=0)
+
+
+def test_a_kernel_that_never_starts_is_retried(tmp_path, capsys, monkeypatch):
+    """A kernel that dies before its first reply (in make test: "Address already in use", two kernels racing for a
+    port) is retried once on a fresh kernel, and named when it fails again."""
+    nb = new_notebook(cells=[new_code_cell("1 + 1")],
+                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    path = tmp_path / "ch02_start.ipynb"
+    nbformat.write(nb, path)
+    real_client, calls = run_course.make_client, []
+
+    class NeverStarts:
+        def execute(self):
+            raise RuntimeError("Kernel didn't respond in 60 seconds")
+
+    def first_fails(*args, **kwargs):
+        calls.append(1)
+        return NeverStarts() if len(calls) == 1 else real_client(*args, **kwargs)
+
+    monkeypatch.setattr(run_course, "make_client", first_fails)
+    run = run_course.execute_notebook(path, timeout=60, mode="quick")
+    assert len(calls) == 2 and run.notebook.cells[0].outputs[0]["data"]["text/plain"] == "2"
+    assert "the kernel did not start" in capsys.readouterr().err
+    monkeypatch.setattr(run_course, "make_client", lambda *args, **kwargs: NeverStarts())
+    with pytest.raises(run_course.NotebookFailed, match="ch02_start.ipynb: the kernel did not start"):
+        run_course.execute_notebook(path, timeout=60, mode="quick")
+    monkeypatch.setattr(run_course, "make_client", lambda *args, **kwargs: (_ for _ in ()).throw(
+        RuntimeError("something else")))
+    with pytest.raises(RuntimeError, match="something else"):  # any other error is not a kernel start: no retry
+        run_course.execute_notebook(path, timeout=60, mode="quick")
