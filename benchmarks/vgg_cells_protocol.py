@@ -228,22 +228,31 @@ def _main(args, root: Path) -> int:
 def _cpu_draws_side_by_side(args, root: Path, seeds: list[int], jobs: int) -> dict[int, dict]:
     """Each draw of the --cpu recipe in its own process (this script, ``--json``), ``jobs`` at a time, one torch
     thread each: on 2 cores three single-thread processes finish sooner than the draws one after another on two
-    threads. Results by seed; a draw that fails stops the run with its output."""
+    threads. Results by seed; a draw that fails stops the others and the run, with its output. With ``--verbose``
+    each draw's checks are printed when the draw ends."""
     command = [sys.executable, __file__, "--cpu", "--json", "--root", str(root), "--n-train", str(args.n_train),
-               "--sigma", str(args.sigma), "--steps", str(args.steps), "--crop", str(args.crop)]
+               "--sigma", str(args.sigma), "--steps", str(args.steps), "--crop", str(args.crop),
+               *(["--verbose"] if args.verbose else [])]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     results, waiting, running = {}, list(seeds), {}
-    while waiting or running:
-        while waiting and len(running) < jobs:
-            seed = waiting.pop(0)
-            running[seed] = subprocess.Popen([*command, "--seeds", str(seed)], env=env, stdout=subprocess.PIPE,
-                                             stderr=subprocess.STDOUT, text=True)
-        seed = next(iter(running))  # drawn in order; the others keep running meanwhile
-        out, _ = running.pop(seed).communicate()
-        lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
-        if not lines:
-            raise RuntimeError(f"the draw of seed {seed} failed:\n{out[-3000:]}")
-        results[seed] = json.loads(lines[-1][len("RESULT "):])
+    try:
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                seed = waiting.pop(0)
+                running[seed] = subprocess.Popen([*command, "--seeds", str(seed)], env=env, stdout=subprocess.PIPE,
+                                                 stderr=subprocess.STDOUT, text=True)
+            seed = next(iter(running))  # drawn in order; the others keep running meanwhile
+            out, _ = running.pop(seed).communicate()
+            lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
+            if not lines:
+                raise RuntimeError(f"the draw of seed {seed} failed:\n{out[-3000:]}")
+            if args.verbose:
+                print(f"seed {seed}:\n" + "\n".join(line for line in out.splitlines() if line.startswith("  step")))
+            results[seed] = json.loads(lines[-1][len("RESULT "):])
+    finally:
+        for process in running.values():  # left only when a draw failed: no orphan keeps training
+            process.kill()
+            process.wait()
     return results
 
 
