@@ -18,6 +18,9 @@ COURSE_DATA
     Folder with the real datasets (default ``~/course_data``).
 COURSE_DEVICE
     Force a device (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
+COURSE_CHANNELS_LAST
+    ``1`` trains convolution nets in the ``channels_last`` layout where that is faster (see
+    :func:`memory_format`); default ``0``.
 COURSE_SMOKE
     ``1`` in full mode: the FULL settings with images, epochs, steps and seeds cut to a handful (each
     chapter's ``SMOKE`` settings), so that every full-mode branch, real-data reader and full-size model runs
@@ -97,6 +100,33 @@ def device() -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def memory_format(on: torch.device | str | None = None) -> torch.memory_format:
+    """The layout :func:`course_lib.training.fit` gives a model's 4-D weights on device ``on`` (default
+    :func:`device`).
+
+    ``torch.preserve_format`` (keep the model's layout: NCHW, PyTorch's default, unless you changed it), unless
+    ``COURSE_CHANNELS_LAST=1`` asks for ``torch.channels_last`` (NHWC) and the convolutions run where that layout is
+    native: on CUDA, or on a CPU with
+    oneDNN, which otherwise converts every activation to NHWC and back. Activations follow the weights, so inputs need
+    no conversion. On an AVX2 CPU a training step of the course's quick-mode networks ran 1.1-1.7x faster in
+    ``channels_last`` (``benchmarks/bench_memory_format.py``). It is not the default: the other summation order changes
+    a trained net's numbers as another processor would, and two of the notebooks' "no effect" bounds did not hold
+    under it (``benchmarks/claims_anywhere.py --settings channels-last``, README).
+
+    Examples
+    --------
+    >>> memory_format("cpu")  # COURSE_CHANNELS_LAST unset
+    torch.preserve_format
+    """
+    requested = os.environ.get("COURSE_CHANNELS_LAST", "0").strip().lower()
+    if requested not in ("0", "1", "false", "true", "no", "yes"):
+        raise ValueError(f"COURSE_CHANNELS_LAST must be 0 or 1, got {requested!r}")
+    on = torch.device(on) if on is not None else device()
+    native = on.type == "cuda" or (on.type == "cpu" and torch.backends.mkldnn.is_available()
+                                        and torch.backends.mkldnn.enabled)
+    return torch.channels_last if native and requested in ("1", "true", "yes") else torch.preserve_format
 
 
 def seed_everything(seed: int = 0, *, deterministic: bool = True) -> torch.Generator:

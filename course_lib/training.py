@@ -180,7 +180,7 @@ def fit(
     device = torch.device(device) if device is not None else config.device()
     amp = (device.type == "cuda") if amp is None else (amp and device.type == "cuda")
     compute_loss = compute_loss or _default_compute_loss(loss_fn)
-    model.to(device)
+    model.to(device, memory_format=config.memory_format(device))
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     # float16 needs loss scaling against underflow; bfloat16 does not.
     scaler = torch.amp.GradScaler("cuda", enabled=amp and not torch.cuda.is_bf16_supported())

@@ -127,7 +127,7 @@ def train_steady(model: nn.Module, train_images, train_dots, val_images, val_dot
     train = DensityDataset(train_images, train_dots, sigma=sigma, crop=crop, flips=True,
                            target_scale=model.target_scale)
     truth = np.array([len(d) for d in val_dots], dtype=float)
-    model.to(device).train()
+    model.to(device, memory_format=config.memory_format(device)).train()
     average = copy.deepcopy(model).eval()  # the EMA weights; BatchNorm statistics are averaged the same way
     for p in average.parameters():
         p.requires_grad_(False)

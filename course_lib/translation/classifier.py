@@ -166,7 +166,7 @@ def train_tumour_classifier(train_images: np.ndarray, train_labels: np.ndarray, 
                              f"{np.shape(images)} and {np.shape(labels)}")
     generator = config.seed_everything(seed)
     device = config.device()
-    model = TumourClassifier(width).to(device)
+    model = TumourClassifier(width).to(device, memory_format=config.memory_format(device))
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     x = torch.from_numpy(np.asarray(train_images, np.float32))[:, None]
     y = torch.from_numpy(np.asarray(train_labels, np.float32))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import copy
 import os
 import random
 from pathlib import Path
@@ -21,7 +22,7 @@ from course_lib.training import History, fit, predict, to_device
 def clean_environment(monkeypatch):
     """No course variables from the caller (``make test`` exports COURSE_MODE=quick), and global
     torch state that seed_everything changes is put back afterwards."""
-    for name in ("COURSE_MODE", "NBGRADER_EXECUTION", "COURSE_DATA", "COURSE_DEVICE"):
+    for name in ("COURSE_MODE", "NBGRADER_EXECUTION", "COURSE_DATA", "COURSE_DEVICE", "COURSE_CHANNELS_LAST"):
         monkeypatch.delenv(name, raising=False)
     # setenv then delenv: monkeypatch remembers the original (possibly unset) value and restores it,
     # undoing seed_everything's os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ...)
@@ -107,6 +108,35 @@ def test_device(monkeypatch):
     assert config.device() == torch.device("cuda")
 
 
+# --------------------------------------------------------------------------- config.memory_format
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, torch.preserve_format), ("1", torch.channels_last),
+                                                 ("yes", torch.channels_last), ("0", torch.preserve_format)])
+def test_memory_format_on_a_cpu_with_onednn(monkeypatch, value, expected):
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("this torch build has no oneDNN: the course keeps NCHW")
+    if value is not None:
+        monkeypatch.setenv("COURSE_CHANNELS_LAST", value)
+    assert config.memory_format("cpu") == expected
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    assert config.memory_format() == expected  # default: the course device
+
+
+def test_memory_format_without_onednn_on_cuda_and_bad_values(monkeypatch):
+    assert config.memory_format("cuda") == torch.preserve_format  # the default, on every device
+    monkeypatch.setenv("COURSE_CHANNELS_LAST", "1")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.backends.mkldnn, "enabled", False)
+        assert config.memory_format("cpu") == torch.preserve_format  # torch's own kernels prefer NCHW
+    assert torch.backends.mkldnn.enabled
+    assert config.memory_format("cuda") == torch.channels_last  # a device type only: no GPU needed
+    assert config.memory_format("mps") == torch.preserve_format
+    monkeypatch.setenv("COURSE_CHANNELS_LAST", "maybe")
+    with pytest.raises(ValueError, match="COURSE_CHANNELS_LAST must be 0 or 1, got 'maybe'"):
+        config.memory_format("cpu")
+
+
 # --------------------------------------------------------------------------- config.seed_everything
 
 
@@ -172,6 +202,29 @@ def test_fit_loss_decreases_on_tiny_regression():
     assert h["val_loss"][-1] < 0.1 * h["val_loss"][0]
     assert h.best_epoch == int(np.argmin(h["val_loss"]))
     assert h.seconds > 0 and not model.training  # left in eval mode
+
+
+@pytest.mark.parametrize(("setting", "start", "trained"), [
+    ("0", torch.contiguous_format, torch.contiguous_format),
+    ("0", torch.channels_last, torch.channels_last),  # the default keeps the layout the caller chose
+    ("1", torch.contiguous_format, torch.channels_last),
+])
+def test_fit_trains_convolutions_in_the_course_layout_and_computes_the_same_function(monkeypatch, setting, start,
+                                                                                      trained):
+    if trained == torch.channels_last and setting == "1" and not torch.backends.mkldnn.is_available():
+        trained = torch.contiguous_format
+    monkeypatch.setenv("COURSE_CHANNELS_LAST", setting)
+    torch.manual_seed(0)
+    x = torch.rand(16, 2, 8, 8)
+    loader = DataLoader(TensorDataset(x, x.mean(dim=(1, 2, 3))[:, None]), batch_size=8)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(4 * 4 * 4, 1)).to(memory_format=start)
+    fit(model, loader, nn.functional.mse_loss, epochs=2, lr=0.01, seed=0, progress=False, device="cpu")
+    assert model[0].weight.is_contiguous(memory_format=trained)
+    nchw = copy.deepcopy(model).to(memory_format=torch.contiguous_format)  # Flatten keeps NCHW order either way
+    assert nchw[0].weight.is_contiguous()
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), nchw(x), rtol=1e-5, atol=1e-6)
 
 
 def test_fit_same_seed_same_history_and_weights():
