@@ -3,7 +3,15 @@
 Floating-point results depend on the processor: torch picks vectorised CPU kernels for the vector unit it finds
 (AVX-512, AVX2, or the portable ``default`` ones), and a different summation order changes the last bits, then a
 training run, then a seed's result. ``ATEN_CPU_CAPABILITY`` chooses the kernels, so one machine can compute what
-another would. This script runs the notebooks (quick mode, one thread per process, two notebooks at a time) once per
+another would. The convolutions run in oneDNN, which picks its own kernels: ``ONEDNN_MAX_CPU_ISA`` caps them. The
+settings:
+
+* ``native``: nothing set, the best kernels this CPU has; ``avx2`` and ``default``: ``ATEN_CPU_CAPABILITY``;
+* ``sse41``: a processor without AVX, ATen's ``default`` kernels and oneDNN capped at SSE4.1 (slowest, ~1.8x);
+* ``channels-last``: ``COURSE_CHANNELS_LAST=1`` (``course_lib.config.memory_format``), the same maths with the
+  convolutions' activations in NHWC order; the course can make it its default once every claim holds under it.
+
+This script runs the notebooks (quick mode, one thread per process, two notebooks at a time) once per
 setting, reads the records of each build, and prints for every claim of ``tests/notebooks/claims.py`` its margin in
 each build: the gap, and the gap in units of the spread it is judged against (for ``mean > sd`` claims the sd of
 the paired gain; for ``a_mean > b_mean`` the two sds combined; for a ``Within`` claim the sd of the gain). It exits
@@ -12,6 +20,7 @@ non-zero when any claim fails in any build::
     .venv/bin/python benchmarks/claims_anywhere.py                        # all notebooks, three builds (~45 min)
     .venv/bin/python benchmarks/claims_anywhere.py --only ch02a ch02c     # some notebooks
     .venv/bin/python benchmarks/claims_anywhere.py --reuse                # re-read builds/ without running
+    .venv/bin/python benchmarks/claims_anywhere.py --settings native sse41 channels-last
 
 The ``default`` kernels run about 1.7x slower, so every cell may run 900 s (the course's limit is 300 s). Builds go to
 ``build/claims/<setting>/``; the last line per setting is ``claims_holding_<setting>: <held> of <total>``.
@@ -32,17 +41,25 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "notebooks"))
 from claims import CLAIMS, margins  # noqa: E402
 
-SETTINGS = ("native", "avx2", "default")  # native: ATEN_CPU_CAPABILITY unset, the best kernels this CPU has
+SETTINGS = {  # name -> the environment it sets (the variables of every setting are cleared first)
+    "native": {},  # the best kernels this CPU has
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2"},
+    "default": {"ATEN_CPU_CAPABILITY": "default"},
+    "sse41": {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41"},
+    "channels-last": {"COURSE_CHANNELS_LAST": "1"},
+}
+DEFAULT_SETTINGS = ("native", "avx2", "default")
 
 
 def build(setting: str, notebooks: list[Path], out: Path, jobs: int) -> float:
     """Run ``notebooks`` into ``out`` with the kernels of ``setting``; returns the wall time."""
     env = {**os.environ, "COURSE_MODE": "quick", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
-    env.pop("ATEN_CPU_CAPABILITY", None)
+    for variables in SETTINGS.values():
+        for name in variables:
+            env.pop(name, None)
     for path in notebooks:  # a notebook that fails this time must not be read from last time
         (out / f"{path.stem}.results.json").unlink(missing_ok=True)
-    if setting != "native":
-        env["ATEN_CPU_CAPABILITY"] = setting
+    env.update(SETTINGS[setting])
     timeout = 900  # seconds per cell: generous, this measures claims, not time (and other jobs may share the cores)
     cmd = [sys.executable, "-m", "course_lib.tools.run_course", "--out", str(out), "--jobs", str(jobs),
            "--timeout", str(timeout), "--keep-going", *map(str, notebooks)]
@@ -62,7 +79,7 @@ def read_values(out: Path) -> dict[str, dict[str, float]]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", default=None, help="notebook prefixes, e.g. ch02a ch04b")
-    parser.add_argument("--settings", nargs="*", default=list(SETTINGS), choices=SETTINGS)
+    parser.add_argument("--settings", nargs="*", default=list(DEFAULT_SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--reuse", action="store_true", help="read existing builds instead of running")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "claims")
