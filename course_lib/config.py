@@ -102,7 +102,7 @@ def device() -> torch.device:
     return torch.device("cpu")
 
 
-def memory_format(on: torch.device | str | None = None) -> torch.memory_format:
+def memory_format(on: torch.device | str | None = None, *, channels_last: bool | None = None) -> torch.memory_format:
     """The layout :func:`course_lib.training.fit` gives a model's 4-D weights on device ``on`` (default
     :func:`device`).
 
@@ -115,18 +115,28 @@ def memory_format(on: torch.device | str | None = None) -> torch.memory_format:
     a trained net's numbers as another processor would, and two of the notebooks' "no effect" bounds did not hold
     under it (``benchmarks/claims_anywhere.py --settings channels-last``, README).
 
+    ``channels_last=True`` or ``False`` decides for a caller whose numbers no claim depends on (the laptop recipe of
+    ``benchmarks/vgg_cells_protocol.py``), whatever the environment says; ``None`` reads ``COURSE_CHANNELS_LAST``.
+    Either way ``channels_last`` is only returned where it is native.
+
     Examples
     --------
     >>> memory_format("cpu")  # COURSE_CHANNELS_LAST unset
     torch.preserve_format
+    >>> memory_format("cuda", channels_last=True)
+    torch.channels_last
     """
-    requested = os.environ.get("COURSE_CHANNELS_LAST", "0").strip().lower()
-    if requested not in ("0", "1", "false", "true", "no", "yes"):
-        raise ValueError(f"COURSE_CHANNELS_LAST must be 0 or 1, got {requested!r}")
+    if channels_last is None:
+        requested = os.environ.get("COURSE_CHANNELS_LAST", "0").strip().lower()
+        if requested not in ("0", "1", "false", "true", "no", "yes"):
+            raise ValueError(f"COURSE_CHANNELS_LAST must be 0 or 1, got {requested!r}")
+        channels_last = requested in ("1", "true", "yes")
+    elif not isinstance(channels_last, bool):
+        raise TypeError(f"`channels_last` must be True, False or None, got {channels_last!r}")
     on = torch.device(on) if on is not None else device()
     native = on.type == "cuda" or (on.type == "cpu" and torch.backends.mkldnn.is_available()
                                         and torch.backends.mkldnn.enabled)
-    return torch.channels_last if native and requested in ("1", "true", "yes") else torch.preserve_format
+    return torch.channels_last if native and channels_last else torch.preserve_format
 
 
 def seed_everything(seed: int = 0, *, deterministic: bool = True) -> torch.Generator:

@@ -78,7 +78,7 @@ def _batches(dataset, batch_size: int, seed: int):
 def train_steady(model: nn.Module, train_images, train_dots, val_images, val_dots, *, steps: int = 600,
                  batch_size: int = 8, crop: int = 128, lr: float = 2e-3, warmup: int = 30, ema: float = 0.98,
                  eval_every: int = 40, eval_from: float = 0.5, sigma: float = 2.0, seed: int = 0, device="cpu",
-                 log=None) -> SteadyHistory:
+                 channels_last: bool | None = None, log=None) -> SteadyHistory:
     """Train a :class:`~course_lib.counting.models.DensityFCN` with the steady recipe; keeps the best EMA weights.
 
     Parameters
@@ -106,6 +106,10 @@ def train_steady(model: nn.Module, train_images, train_dots, val_images, val_dot
         Gaussian width of the density targets.
     seed : int
     device : str or torch.device
+    channels_last : bool, optional
+        Train in ``torch.channels_last`` where the device runs it natively (:func:`course_lib.config.memory_format`;
+        ``None``: as ``COURSE_CHANNELS_LAST`` says). The same function in another summation order: faster on CPUs
+        with oneDNN (1.3-1.4x for this U-Net), not the same last digits.
     log : callable, optional
         ``log(message)`` after each check, e.g. ``print``.
 
@@ -127,7 +131,7 @@ def train_steady(model: nn.Module, train_images, train_dots, val_images, val_dot
     train = DensityDataset(train_images, train_dots, sigma=sigma, crop=crop, flips=True,
                            target_scale=model.target_scale)
     truth = np.array([len(d) for d in val_dots], dtype=float)
-    model.to(device, memory_format=config.memory_format(device)).train()
+    model.to(device, memory_format=config.memory_format(device, channels_last=channels_last)).train()
     average = copy.deepcopy(model).eval()  # the EMA weights; BatchNorm statistics are averaged the same way
     for p in average.parameters():
         p.requires_grad_(False)

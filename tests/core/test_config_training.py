@@ -137,6 +137,17 @@ def test_memory_format_without_onednn_on_cuda_and_bad_values(monkeypatch):
         config.memory_format("cpu")
 
 
+@pytest.mark.parametrize("setting", [None, "0", "1"])
+def test_memory_format_argument_decides_over_the_environment(monkeypatch, setting):
+    if setting is not None:
+        monkeypatch.setenv("COURSE_CHANNELS_LAST", setting)
+    assert config.memory_format("cuda", channels_last=True) == torch.channels_last
+    assert config.memory_format("cuda", channels_last=False) == torch.preserve_format
+    assert config.memory_format("mps", channels_last=True) == torch.preserve_format  # only where it is native
+    with pytest.raises(TypeError, match="`channels_last` must be True, False or None, got 1"):
+        config.memory_format("cpu", channels_last=1)
+
+
 # --------------------------------------------------------------------------- config.seed_everything
 
 

@@ -66,6 +66,29 @@ def test_train_steady_keeps_the_best_checked_ema_weights(one_thread):
                         warmup=2, eval_every=3, seed=0).val_count_mae == history.val_count_mae, "seeded"
 
 
+def test_train_steady_in_channels_last_trains_the_same_function(one_thread):
+    """channels_last=True (the laptop recipe's layout) changes the summation order only: the same checks and counts
+    within float32 rounding of a few steps, the weights left in channels_last where oneDNN runs it."""
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("this torch build has no oneDNN: channels_last is not native here")
+    images, dots = cell_dataset(6, seed=3)
+    runs = {}
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        model = DensityFCN(1, 1, depth=2, width=4)
+        runs[channels_last] = model, train_steady(model, images[:4], dots[:4], images[4:], dots[4:], steps=8,
+                                                  batch_size=2, crop=64, warmup=2, eval_every=2, seed=0,
+                                                  channels_last=channels_last)
+    (nchw, nchw_history), (nhwc, nhwc_history) = runs[False], runs[True]
+    def inner_conv(model):  # one input channel reads as contiguous in either layout
+        return next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1).weight
+
+    assert inner_conv(nhwc).is_contiguous(memory_format=torch.channels_last) and not inner_conv(nhwc).is_contiguous()
+    assert inner_conv(nchw).is_contiguous() and not inner_conv(nchw).is_contiguous(memory_format=torch.channels_last)
+    assert nhwc_history.steps == nchw_history.steps
+    np.testing.assert_allclose(nhwc_history.val_count_mae, nchw_history.val_count_mae, rtol=1e-3, atol=1e-3)
+
+
 def test_train_steady_rejects_bad_arguments():
     images, dots = cell_dataset(2, seed=0)
     with pytest.raises(TypeError, match="DensityFCN"):

@@ -56,6 +56,7 @@ def test_cpu_recipe_trains_the_density_net_alone_and_chooses_on_validation(tmp_p
                         "--crop", "32", "--jobs", "1"]) == 0
     out = capsys.readouterr().out
     assert "CPU recipe" in out and "countception" not in out.split("\n", 1)[1], "--cpu trains the density net only"
+    assert "'channels_last': True" in out.splitlines()[0], "the laptop recipe trains in channels_last unless --nchw"
     lines = [line for line in out.splitlines() if line.startswith("seed")]
     assert len(lines) == 2 and all("of CPU time" in line and "at step " in line for line in lines), out
     assert out.strip().splitlines()[-1].startswith("vgg_cells_mae_n4_density: ") and "over 2 draws" in out
@@ -63,6 +64,9 @@ def test_cpu_recipe_trains_the_density_net_alone_and_chooses_on_validation(tmp_p
     truth = np.array([len(set(dots[n])) for n in range(101, 201)], float)
     assert abs(result["density"]["bias"]) <= result["density"]["mae"] + 1e-9
     assert result["density"]["mean_count"] == truth.mean(), "the test images are the last 100"
+    assert recipe.main(["--cpu", "--nchw", "--root", str(root), "--n-train", "4", "--seeds", "0", "--steps", "4",
+                        "--crop", "32", "--jobs", "1"]) == 0
+    assert "'channels_last': False" in capsys.readouterr().out.splitlines()[0]
 
 
 def test_cpu_draws_side_by_side_give_the_draws_of_one_process(tmp_path, capsys, one_thread):
