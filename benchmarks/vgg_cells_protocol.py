@@ -24,9 +24,10 @@ The last lines are the headline figures, one per model:
 trained with the steady recipe of :mod:`course_lib.counting.steady_training` (a fixed number of Adam steps, warm-up
 then cosine decay, an average of the weights, validation on whole images in the second half and the best check
 kept), then one count scale fitted on the validation images (sum of true over sum of predicted counts). The
-model and the scale are chosen on the N validation images only. ``--synthetic`` writes 200 VGG-like images
-(:mod:`course_lib.counting.synthetic_vgg`: 256 px, 174 +- 64 cells, blue cells, red dots) to a temporary folder and
-runs the same protocol on them, for a machine without the real files::
+model and the scale are chosen on the N validation images only. Each draw is
+:func:`course_lib.counting.vgg_protocol.run_steady_draw`, which ch03b's full mode runs too. ``--synthetic`` writes
+200 VGG-like images (:mod:`course_lib.counting.synthetic_vgg`: 256 px, 174 +- 64 cells, blue cells, red dots) to a
+temporary folder and runs the same protocol on them, for a machine without the real files::
 
     .venv/bin/python benchmarks/vgg_cells_protocol.py --cpu                  # the real set, seeds 0-2
     .venv/bin/python benchmarks/vgg_cells_protocol.py --cpu --synthetic      # VGG-like synthetic images
@@ -79,28 +80,16 @@ import numpy as np
 import torch
 
 from course_lib import config
-from course_lib.counting.datasets import read_image, read_vgg_cells, vgg_cells_split
+from course_lib.counting.datasets import read_vgg_cells, vgg_cells_split
 from course_lib.counting.models import CountCeptionNet, DensityFCN
-from course_lib.counting.steady_training import train_steady
 from course_lib.counting.synthetic_vgg import write_vgg_like
 from course_lib.counting.training import predict_counts, train_density_model
+from course_lib.counting.vgg_protocol import STEADY_RECIPE, load_vgg_images, run_steady_draw
 
-CELL_CHANNEL = 2  # the cells are drawn in the blue channel of NNNcell.png
 MODELS = ("density", "countception")
-# --cpu: the recipe for 2 CPU cores (see the module docstring); a U-Net no bigger than the plain one it replaces
-CPU_RECIPE = {"steps": 360, "width": 16, "crop": 128, "batch_size": 8, "lr": 2e-3, "warmup": 20, "ema": 0.98,
-              "eval_every": 30, "eval_from": 0.5, "channels_last": True}
+CPU_RECIPE = STEADY_RECIPE  # --cpu: the recipe for 2 CPU cores (course_lib.counting.vgg_protocol)
 CPU_SEEDS = [0, 1, 2]  # three draws of the N images: a mean with its spread
-
-
-def load(records) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Images (n, H, W) float32 in [0, 1] (the blue channel) and the dots (N_i, 2) of each record."""
-    images = []
-    for record in records:
-        pixels = read_image(record.image)
-        channel = pixels[..., CELL_CHANNEL] if pixels.ndim == 3 else pixels
-        images.append(channel.astype(np.float32) / 255.0)
-    return np.stack(images), [np.asarray(record.dots, dtype=np.float64) for record in records]
+load = load_vgg_images
 
 
 def build(name: str, *, width: int, window: int):
@@ -134,27 +123,11 @@ def run(root: Path, *, n_train: int, seed: int, epochs: int, width: int, sigma: 
 
 def run_cpu(root: Path, *, n_train: int, seed: int, sigma: float = 2.0, recipe: dict | None = None,
             log=None) -> dict:
-    """The --cpu recipe on one draw: the steady density U-Net; its test MAE, validation MAE and seconds."""
-    recipe = CPU_RECIPE | (recipe or {})
-    split = vgg_cells_split(read_vgg_cells(root), n_train=n_train, seed=seed)
-    (train_x, train_dots), (val_x, val_dots), (test_x, test_dots) = (load(split[k]) for k in ("train", "val", "test"))
-    truth = np.array([len(d) for d in test_dots], dtype=float)
-    config.seed_everything(seed)
-    model = DensityFCN(1, 1, depth=3, width=recipe.pop("width"))
-    start, cpu = time.perf_counter(), time.process_time()
-    history = train_steady(model, train_x, train_dots, val_x, val_dots, sigma=sigma, seed=seed, device="cpu", log=log,
-                           **recipe)
-    # one scale factor fitted on the validation images (sum of true / sum of predicted counts): on the VGG-like images
-    # the net's test error was a shared under-count (a 300-step trial of seed 0: MAE 5.46, bias -5.46), which this
-    # removes without looking at the test set
-    scale = sum(len(d) for d in val_dots) / max(float(predict_counts(model, val_x, device="cpu")[:, 0].sum()), 1e-6)
-    raw = predict_counts(model, test_x, device="cpu")[:, 0]
-    predicted = scale * raw
-    return {"density": {"mae": float(np.mean(np.abs(predicted - truth))), "bias": float(np.mean(predicted - truth)),
-                        "raw_mae": float(np.mean(np.abs(raw - truth))), "scale": scale,
-                        "where": f"step {history.best_step}", "val_mae": history.best_val_mae,
-                        "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,
-                        "mean_count": float(truth.mean())}}
+    """The --cpu recipe on one draw (:func:`~course_lib.counting.vgg_protocol.run_steady_draw` on the CPU): its test
+    MAE, validation MAE and seconds, as plain numbers."""
+    result = run_steady_draw(root, n_train=n_train, seed=seed, sigma=sigma, recipe=recipe, device="cpu", log=log)
+    numbers = {k: v for k, v in result.items() if k not in ("model", "predicted", "truth", "best_step")}
+    return {"density": numbers | {"where": f"step {result['best_step']}"}}
 
 
 def main(argv=None) -> int:

@@ -19,6 +19,7 @@ Methods:
     :mod:`~course_lib.counting.peaks`       cells as density peaks, one-to-one matching, localisation F1
     :mod:`~course_lib.counting.multiclass`  one density per class: lambda-weighted loss, max-over-channels classes
     :mod:`~course_lib.counting.experiment`  the chapter's comparisons, one call each
+    :mod:`~course_lib.counting.vgg_protocol`  one draw of the VGG cells protocol with the steady recipe
 
 The lecture in four lines::
 

@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pytest
 from test_counting_datasets import write_vgg
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,3 +86,32 @@ def test_cpu_draws_side_by_side_give_the_draws_of_one_process(tmp_path, capsys, 
     assert "2 draws side by side in 2 processes" in side_by_side
     assert len(maes(side_by_side)) == 2 and maes(side_by_side) == maes(one_after_another), (side_by_side,
                                                                                              one_after_another)
+
+
+def test_run_steady_draw_counts_the_last_100_with_the_kept_model(tmp_path, one_thread):
+    """What ch03b's full mode uses: the draw's test counts, the scale fitted on validation and the kept weights."""
+    from course_lib.counting.datasets import read_vgg_cells
+    from course_lib.counting.training import predict_counts
+    from course_lib.counting.vgg_protocol import STEADY_SMOKE, load_vgg_images, run_steady_draw
+
+    root, dots = random_vgg_tree(tmp_path / "vgg_cells", seed=3)
+    result = run_steady_draw(root, n_train=4, seed=0, recipe=STEADY_SMOKE)
+    truth = np.array([len(set(dots[n])) for n in range(101, 201)], float)
+    assert np.array_equal(result["truth"], truth) and result["predicted"].shape == (100,)
+    assert result["mae"] == pytest.approx(np.mean(np.abs(result["predicted"] - truth)))
+    assert result["bias"] == pytest.approx(np.mean(result["predicted"] - truth))
+    test_images, _ = load_vgg_images(read_vgg_cells(root)[100:])
+    assert not result["model"].training
+    np.testing.assert_allclose(result["scale"] * predict_counts(result["model"], test_images)[:, 0],
+                               result["predicted"], rtol=1e-5, atol=1e-5)
+    assert 1 <= result["best_step"] <= STEADY_SMOKE["steps"]
+
+
+def test_run_steady_draw_names_a_missing_folder_and_an_unknown_recipe_entry(tmp_path):
+    from course_lib.counting.vgg_protocol import run_steady_draw
+
+    with pytest.raises(FileNotFoundError, match="data_scripts.vgg_cells"):
+        run_steady_draw(tmp_path / "nowhere")
+    root, _ = random_vgg_tree(tmp_path / "vgg_cells", seed=4)
+    with pytest.raises(ValueError, match=r"unknown entries \['epochs'\]"):
+        run_steady_draw(root, recipe={"epochs": 3})

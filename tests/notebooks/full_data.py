@@ -7,7 +7,9 @@ synthetic images where each reader looks, in the layout the data scripts leave b
 * ``chexpert/`` — CheXpert-small (JPEG studies, ``train.csv``): ch01b section 6, ch05a's NIH + CheXpert mix;
 * ``nih/`` — NIH ChestX-ray14 (8-bit PNG, ``Data_Entry_2017_v2020.csv``): ch05a's mix;
 * ``idc/`` — Kaggle IDC (``<patient>/<label>/<patient>_idx5_x<X>_y<Y>_class<label>.png``, 50 px RGB): ch02a;
-* ``msd_brain/Task01_BrainTumour/`` — MSD Task01 (4-D NIfTI, ``dataset.json``): ch04b.
+* ``msd_brain/Task01_BrainTumour/`` — MSD Task01 (4-D NIfTI, ``dataset.json``): ch04b;
+* ``vgg_cells/`` — VGG cells (``NNNcell.png`` with the cells in blue, ``NNNdots.png`` with one red pixel a cell,
+  numbers 001-200; 32 px here, 256 in the real set): ch03b section 8.
 
 The pixels are synthetic (chest studies from :mod:`course_lib.chest_xray.synthetic`, noise patches, block brains):
 they test readers, splits and full-size models, never a number.
@@ -97,6 +99,23 @@ def write_msd_brain(root: Path, cases: int = 12, side: int = 40, depth: int = 12
     return root
 
 
+def write_vgg_cells(root: Path, n: int = 200, side: int = 32, seed: int = 5) -> Path:
+    """``n`` pairs in the VGG cells layout: 1-6 blurred blue cells an image, a red dot on each centre."""
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[:side, :side]
+    for number in range(1, n + 1):
+        centres = rng.integers(3, side - 3, size=(rng.integers(1, 7), 2))
+        blue = sum(np.exp(-((rows - r) ** 2 + (cols - c) ** 2) / 4.5) for r, c in centres)
+        cell = np.zeros((side, side, 3), np.uint8)
+        cell[..., 2] = np.clip(200 * blue + 10, 0, 255).astype(np.uint8)
+        dots = np.zeros((side, side, 3), np.uint8)
+        dots[centres[:, 0], centres[:, 1]] = (255, 0, 0)
+        Image.fromarray(cell).save(root / f"{number:03d}cell.png")
+        Image.fromarray(dots).save(root / f"{number:03d}dots.png")
+    return root
+
+
 def write_course_data(root: Path) -> Path:
     """Every tree above under ``root`` (the folder to point ``COURSE_DATA`` at)."""
     chexpert = _cxr_trees().write_chexpert_studies(root / "chexpert", n=240, size=32)
@@ -109,4 +128,5 @@ def write_course_data(root: Path) -> Path:
     write_nih(root / "nih")
     write_idc(root / "idc")
     write_msd_brain(root / "msd_brain" / "Task01_BrainTumour")
+    write_vgg_cells(root / "vgg_cells")
     return root

@@ -26,6 +26,7 @@ NOTEBOOKS = [p for p in sorted((ROOT / "notebooks").glob("*.ipynb")) if p.stem n
 REAL_BRANCH = {
     "ch01b_baseline_and_fusion": "studies (train / val / test, split by patient)",
     "ch02a_wsi_patches_fcn": "Kaggle IDC: ",
+    "ch03b_density_counting": "VGG cells test MAE over 3 draws",
     "ch04b_translation_bias": "real MSD Task01 slices: ",
     "ch05a_confounders_and_saliency": "NIH vs CheXpert: held-out site AUROC",
 }
