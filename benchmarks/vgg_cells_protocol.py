@@ -87,9 +87,7 @@ from course_lib.counting.training import predict_counts, train_density_model
 from course_lib.counting.vgg_protocol import STEADY_RECIPE, load_vgg_images, run_steady_draw
 
 MODELS = ("density", "countception")
-CPU_RECIPE = STEADY_RECIPE  # --cpu: the recipe for 2 CPU cores (course_lib.counting.vgg_protocol)
 CPU_SEEDS = [0, 1, 2]  # three draws of the N images: a mean with its spread
-load = load_vgg_images
 
 
 def build(name: str, *, width: int, window: int):
@@ -105,7 +103,8 @@ def run(root: Path, *, n_train: int, seed: int, epochs: int, width: int, sigma: 
         batch_size: int, lr: float, device, models=MODELS, window: int = 32) -> dict:
     """Train every model of ``models`` on one draw of ``n_train`` images; returns each one's test MAE and more."""
     split = vgg_cells_split(read_vgg_cells(root), n_train=n_train, seed=seed)
-    (train_x, train_dots), (val_x, val_dots), (test_x, test_dots) = (load(split[k]) for k in ("train", "val", "test"))
+    (train_x, train_dots), (val_x, val_dots), (test_x, test_dots) = (load_vgg_images(split[k])
+                                                                  for k in ("train", "val", "test"))
     truth = np.array([len(d) for d in test_dots], dtype=float)
     out = {}
     for name in models:
@@ -144,7 +143,7 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--window", type=int, default=32, help="Count-ception window (the paper's 32 px)")
     parser.add_argument("--cpu", action="store_true", help="the 2-core recipe (density U-Net, steady training)")
-    parser.add_argument("--steps", type=int, default=CPU_RECIPE["steps"], help="--cpu: Adam steps per draw")
+    parser.add_argument("--steps", type=int, default=STEADY_RECIPE["steps"], help="--cpu: Adam steps per draw")
     parser.add_argument("--nchw", action="store_true",
                         help="--cpu: train in PyTorch's default NCHW layout instead of channels_last (slower on CPUs)")
     parser.add_argument("--synthetic", action="store_true", help="VGG-like synthetic images instead of the real set")
@@ -166,7 +165,7 @@ def _main(args, root: Path) -> int:
         seeds = args.seeds if args.seeds != [0, 1, 2, 3, 4] else CPU_SEEDS  # --cpu: three draws unless told
         models, device = ["density"], "cpu"
         print(f"VGG cells from {root}, N = {args.n_train}, seeds {seeds}, CPU recipe "
-              f"{CPU_RECIPE | _cpu_options(args)}, {torch.get_num_threads()} torch threads")
+              f"{STEADY_RECIPE | _cpu_options(args)}, {torch.get_num_threads()} torch threads")
     else:
         seeds, models, device = args.seeds, args.models, config.device()
         print(f"VGG cells from {root}, N = {args.n_train}, seeds {seeds}, {args.epochs} epochs, models "
@@ -208,7 +207,7 @@ def _main(args, root: Path) -> int:
 
 
 def _cpu_options(args) -> dict:
-    """What the command line changes in CPU_RECIPE."""
+    """What the command line changes in STEADY_RECIPE."""
     return {"steps": args.steps, "crop": args.crop, "channels_last": not args.nchw}
 
 

@@ -108,12 +108,12 @@ def memory_format(on: torch.device | str | None = None, *, channels_last: bool |
 
     ``torch.preserve_format`` (keep the model's layout: NCHW, PyTorch's default, unless you changed it), unless
     ``COURSE_CHANNELS_LAST=1`` asks for ``torch.channels_last`` (NHWC) and the convolutions run where that layout is
-    native: on CUDA, or on a CPU with
-    oneDNN, which otherwise converts every activation to NHWC and back. Activations follow the weights, so inputs need
-    no conversion. On an AVX2 CPU a training step of the course's quick-mode networks ran 1.1-1.7x faster in
-    ``channels_last`` (``benchmarks/bench_memory_format.py``). It is not the default: the other summation order changes
-    a trained net's numbers as another processor would, and two of the notebooks' "no effect" bounds did not hold
-    under it (``benchmarks/claims_anywhere.py --settings channels-last``, README).
+    native: on CUDA, or on a CPU with oneDNN, which otherwise converts every activation to NHWC and back. Activations
+    follow the weights, so inputs need no conversion. A training step of the course's quick-mode networks ran 1.1-1.7x
+    faster in ``channels_last`` on an AVX2 CPU and 1.1-1.4x on an AVX-512 one (``benchmarks/bench_memory_format.py``).
+    It is not the default: the other summation order changes a trained net's numbers as another processor would, and
+    two of the notebooks' "no effect" bounds did not hold under it (``benchmarks/claims_anywhere.py --settings
+    channels-last``, README).
 
     ``channels_last=True`` or ``False`` decides for a caller whose numbers no claim depends on (the laptop recipe of
     ``benchmarks/vgg_cells_protocol.py``), whatever the environment says; ``None`` reads ``COURSE_CHANNELS_LAST``.

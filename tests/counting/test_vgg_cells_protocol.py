@@ -9,6 +9,10 @@ import numpy as np
 import pytest
 from test_counting_datasets import write_vgg
 
+from course_lib.counting.datasets import read_vgg_cells
+from course_lib.counting.training import predict_counts
+from course_lib.counting.vgg_protocol import STEADY_SMOKE, load_vgg_images, run_steady_draw
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -30,7 +34,7 @@ def random_vgg_tree(root: Path, seed: int) -> tuple[Path, dict]:
 def test_recipe_trains_on_n_images_and_counts_the_100_held_out(tmp_path, capsys, monkeypatch, one_thread):
     root, dots = random_vgg_tree(tmp_path / "vgg_cells", seed=0)
     recipe = load_recipe()
-    images, found = recipe.load(recipe.read_vgg_cells(root)[:3])
+    images, found = load_vgg_images(read_vgg_cells(root)[:3])
     assert images.shape == (3, 32, 32) and images.dtype == np.float32 and 0 <= images.min() <= images.max() <= 1
     assert [len(d) for d in found] == [len(set(dots[n])) for n in (1, 2, 3)]
     monkeypatch.setenv("COURSE_DEVICE", "cpu")
@@ -90,10 +94,6 @@ def test_cpu_draws_side_by_side_give_the_draws_of_one_process(tmp_path, capsys, 
 
 def test_run_steady_draw_counts_the_last_100_with_the_kept_model(tmp_path, one_thread):
     """What ch03b's full mode uses: the draw's test counts, the scale fitted on validation and the kept weights."""
-    from course_lib.counting.datasets import read_vgg_cells
-    from course_lib.counting.training import predict_counts
-    from course_lib.counting.vgg_protocol import STEADY_SMOKE, load_vgg_images, run_steady_draw
-
     root, dots = random_vgg_tree(tmp_path / "vgg_cells", seed=3)
     result = run_steady_draw(root, n_train=4, seed=0, recipe=STEADY_SMOKE)
     truth = np.array([len(set(dots[n])) for n in range(101, 201)], float)
@@ -108,8 +108,6 @@ def test_run_steady_draw_counts_the_last_100_with_the_kept_model(tmp_path, one_t
 
 
 def test_run_steady_draw_names_a_missing_folder_and_an_unknown_recipe_entry(tmp_path):
-    from course_lib.counting.vgg_protocol import run_steady_draw
-
     with pytest.raises(FileNotFoundError, match="data_scripts.vgg_cells"):
         run_steady_draw(tmp_path / "nowhere")
     root, _ = random_vgg_tree(tmp_path / "vgg_cells", seed=4)
